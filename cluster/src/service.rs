@@ -1,0 +1,76 @@
+//! The tonic services: Raft RPCs into openraft, and the Cluster service (writes, reads,
+//! membership, status) that other nodes and the `hato` CLI call.
+
+use tonic::{Request, Response, Status};
+
+use crate::handle::ClusterHandle;
+use crate::messages::{AdminEnvelope, ReadEnvelope, WriteRequest};
+use crate::pb::{self, Blob};
+
+/// Serves openraft's RPCs.
+pub struct RaftService {
+    handle: ClusterHandle,
+}
+
+impl RaftService {
+    pub fn new(handle: ClusterHandle) -> Self {
+        Self { handle }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for RaftService {
+    async fn append_entries(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let rpc = pb::unblob(req.get_ref())?;
+        let res = self.handle.raft().append_entries(rpc).await;
+        Ok(Response::new(pb::blob(&res)?))
+    }
+
+    async fn vote(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let rpc = pb::unblob(req.get_ref())?;
+        let res = self.handle.raft().vote(rpc).await;
+        Ok(Response::new(pb::blob(&res)?))
+    }
+
+    async fn install_snapshot(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let rpc = pb::unblob(req.get_ref())?;
+        let res = self.handle.raft().install_snapshot(rpc).await;
+        Ok(Response::new(pb::blob(&res)?))
+    }
+}
+
+/// Serves writes, reads, membership changes and status.
+pub struct ClusterService {
+    handle: ClusterHandle,
+}
+
+impl ClusterService {
+    pub fn new(handle: ClusterHandle) -> Self {
+        Self { handle }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::cluster_server::Cluster for ClusterService {
+    async fn write(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let w: WriteRequest = pb::unblob(req.get_ref())?;
+        let res = self.handle.serve_write(w).await;
+        Ok(Response::new(pb::blob(&res)?))
+    }
+
+    async fn read(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let r: ReadEnvelope = pb::unblob(req.get_ref())?;
+        let res = self.handle.serve_read(r).await;
+        Ok(Response::new(pb::blob(&res)?))
+    }
+
+    async fn admin(&self, req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let a: AdminEnvelope = pb::unblob(req.get_ref())?;
+        let res = self.handle.serve_admin(a).await;
+        Ok(Response::new(pb::blob(&res)?))
+    }
+
+    async fn status(&self, _req: Request<Blob>) -> Result<Response<Blob>, Status> {
+        Ok(Response::new(pb::blob(&self.handle.status())?))
+    }
+}

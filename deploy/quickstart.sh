@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build and start Hato on this machine.
+#   deploy/quickstart.sh             one node, data in ./hato-data, internode 127.0.0.1:9400,
+#                                    HTTP 127.0.0.1:8400
+#   deploy/quickstart.sh --cluster   three nodes on loopback (data in ./hato-local/nodeN),
+#                                    internode 127.0.0.1:9401-9403, HTTP 127.0.0.1:8401-8403
+# Ctrl-C stops everything. Running it again keeps the data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/lib.sh
+ensure_build_deps
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
+cargo build --release --locked --bin hato
+HATO="$CARGO_TARGET_DIR/release/hato"
+
+if [ "${1:-}" != "--cluster" ]; then
+    exec "$HATO" serve
+fi
+
+mkdir -p hato-local
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+for i in 1 2 3; do
+    mkdir -p "hato-local/node$i"
+    if [ "$i" -eq 1 ]; then cluster='bootstrap = true'; else cluster=$'bootstrap = false\njoin = ["127.0.0.1:9401"]'; fi
+    cat > "hato-local/node$i/hato.toml" <<TOML
+node_id = $i
+data_dir = "hato-local/node$i/data"
+[listen]
+raft = "127.0.0.1:940$i"
+http = "127.0.0.1:840$i"
+[cluster]
+$cluster
+TOML
+    "$HATO" serve --config "hato-local/node$i/hato.toml" 2>>"hato-local/node$i/hato.log" &
+    pids+=("$!")
+    sleep 1
+done
+echo "waiting for the cluster to form..."
+for _ in $(seq 1 60); do
+    if "$HATO" cluster status --node 127.0.0.1:9403 2>/dev/null | grep -q '"voters": \[' &&
+       [ "$("$HATO" cluster status --node 127.0.0.1:9401 | tr -d ' \n' | grep -o '"voters":\[[0-9,]*\]')" = '"voters":[1,2,3]' ]; then
+        break
+    fi
+    sleep 1
+done
+"$HATO" cluster status --all --node 127.0.0.1:9401
+echo "cluster running (logs in hato-local/node*/hato.log); Ctrl-C to stop"
+wait

@@ -1,0 +1,105 @@
+//! `hato`: the node binary and its command line.
+//!
+//! `hato serve` runs a node (see [`serve`]); the other subcommands are clients that talk to a
+//! running node's internode port (see [`cli`]).
+
+mod cli;
+mod config;
+mod inbound;
+mod serve;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hato",
+    version,
+    about = "Hato: a Raft-replicated email delivery appliance"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node. Without --config: a single node on ./hato-data, 127.0.0.1 ports.
+    Serve(serve::ServeArgs),
+    /// Form, grow, shrink and inspect the cluster.
+    #[command(subcommand)]
+    Cluster(cli::ClusterCmd),
+    /// Read and change cluster-wide settings.
+    #[command(subcommand)]
+    Settings(cli::SettingsCmd),
+    /// Manage the cluster-wide block list.
+    #[command(subcommand)]
+    Blocks(cli::BlocksCmd),
+    /// SMTP relay access: credentials and allowed client addresses.
+    #[command(subcommand)]
+    Smtp(cli::SmtpCmd),
+    /// Show the delivery log.
+    Log(cli::LogArgs),
+    /// Show a queued message (metadata as JSON, or its bytes with --body).
+    Message(cli::MessageArgs),
+    /// Bounce analysis.
+    #[command(subcommand)]
+    Bounce(BounceCmd),
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum BounceCmd {
+    /// Classify a bounce mail (a file holding one raw message): one JSON object per bounced
+    /// recipient, with the Sisimai reason name and the CMC bounce code.
+    Classify { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate a node config file and print it with defaults filled in.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res = rt.block_on(async move {
+        match args.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Cluster(c) => cli::cluster(c).await,
+            Command::Settings(c) => cli::settings(c).await,
+            Command::Blocks(c) => cli::blocks(c).await,
+            Command::Smtp(c) => cli::smtp(c).await,
+            Command::Log(a) => cli::log(a).await,
+            Command::Message(a) => cli::message(a).await,
+            Command::Bounce(BounceCmd::Classify { file }) => cli::bounce_classify(&file),
+            Command::Config(ConfigCmd::Check { file }) => {
+                let cfg = config::Config::load(&file)?;
+                println!("{file:?}: ok\n{cfg:#?}", file = file.display());
+                Ok(())
+            }
+        }
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! `hato serve`: wire a node together, top to bottom.
+//!
+//! config → logging → storage (RocksDB) → Raft → internode gRPC → HTTP → SMTP listeners →
+//! form or join the cluster → wait for SIGTERM/SIGINT → stop accepting, shut Raft down.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use hato_cluster::{AdminRequest, ClusterError, ClusterHandle, ClusterOptions, RaftTiming};
+use hato_storage::NodeInfo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::inbound;
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Node config file (TOML). Without it, built-in defaults (a single local node).
+    #[arg(long, short = 'c', env = "HATO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override data_dir.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // 1. Configuration.
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    cfg.validate()?;
+
+    // 2. Logging.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cfg.log.level.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    tracing::info!(node_id = cfg.node_id, data_dir = %cfg.data_dir.display(), "starting hato");
+
+    // 3. Storage.
+    let (log, sm) = hato_storage::open(&cfg.data_dir)
+        .with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;
+
+    // 4. Raft.
+    let info = NodeInfo {
+        raft_addr: cfg.raft_advertise(),
+        http_addr: cfg.http_advertise(),
+    };
+    let timing = RaftTiming {
+        heartbeat: Duration::from_millis(cfg.cluster.heartbeat_ms),
+        election_timeout_min: Duration::from_millis(cfg.cluster.election_timeout_min_ms),
+        election_timeout_max: Duration::from_millis(cfg.cluster.election_timeout_max_ms),
+        snapshot_every: cfg.cluster.snapshot_every,
+        keep_logs_after_snapshot: cfg.cluster.keep_logs_after_snapshot,
+    };
+    let opts = ClusterOptions {
+        write_timeout: cfg.write_timeout(),
+        quorum_stale_after: Duration::from_millis(cfg.cluster.election_timeout_max_ms * 2),
+        ..Default::default()
+    };
+    let cluster = hato_cluster::start(cfg.node_id, info, &timing, opts, log, sm).await?;
+
+    // 5. Listeners: bind both before announcing ourselves anywhere.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let raft_listener = TcpListener::bind(&cfg.listen.raft)
+        .await
+        .with_context(|| format!("binding listen.raft {}", cfg.listen.raft))?;
+    let http_listener = TcpListener::bind(&cfg.listen.http)
+        .await
+        .with_context(|| format!("binding listen.http {}", cfg.listen.http))?;
+    let internode = tokio::spawn(hato_cluster::serve(
+        cluster.clone(),
+        raft_listener,
+        stopped(stop_rx.clone()),
+    ));
+    let http = tokio::spawn(hato_api::serve(
+        cluster.clone(),
+        http_listener,
+        stopped(stop_rx.clone()),
+    ));
+    tracing::info!(raft = %cfg.listen.raft, http = %cfg.listen.http, "listening");
+
+    // 6. SMTP ingress: bind every listener now so a bad address fails the start.
+    let tls = inbound::tls::TlsState::default();
+    if cfg.smtp.cert_file.is_empty() {
+        tokio::spawn(inbound::tls::ensure_self_signed(
+            cluster.clone(),
+            cfg.smtp.hostname.clone(),
+            tls.clone(),
+        ));
+    } else {
+        tls.load_files(cfg.smtp.cert_file.as_ref(), cfg.smtp.key_file.as_ref())?;
+    }
+    let limits = inbound::Limits {
+        max_message_bytes: cfg.smtp.max_message_bytes,
+        max_recipients: cfg.smtp.max_recipients,
+        max_line_length: cfg.smtp.max_line_length,
+        command_timeout: Duration::from_secs(cfg.smtp.command_timeout_secs),
+        data_timeout: Duration::from_secs(cfg.smtp.data_timeout_secs),
+        max_connections_per_ip: cfg.smtp.max_connections_per_ip,
+        max_bad_commands: cfg.smtp.max_bad_commands,
+    };
+    let inb = inbound::Inbound::new(
+        cluster.clone(),
+        cfg.smtp.hostname.clone(),
+        limits,
+        cfg.smtp.require_tls_for_auth,
+        tls,
+    );
+    let mut smtp_tasks = Vec::new();
+    for l in &cfg.smtp.listener {
+        let listener = TcpListener::bind(&l.addr)
+            .await
+            .with_context(|| format!("binding smtp listener {}", l.addr))?;
+        tracing::info!(addr = %l.addr, mode = ?l.mode, tls = ?l.tls, proxy = l.proxy_protocol, "smtp listening");
+        smtp_tasks.push(tokio::spawn(inbound::serve(
+            inb.clone(),
+            listener,
+            l.clone(),
+            stop_rx.clone(),
+        )));
+    }
+
+    // 7. Form or join the cluster (first start only).
+    if !cluster.raft().is_initialized().await? {
+        if cfg.cluster.bootstrap {
+            match cluster.admin(AdminRequest::Init).await {
+                Ok(_) | Err(ClusterError::Invalid(_)) => {
+                    tracing::info!("formed a new one-node cluster")
+                }
+                Err(e) => bail!("bootstrap failed: {e}"),
+            }
+        } else if !cfg.cluster.join.is_empty() {
+            tokio::spawn(join_loop(
+                cluster.clone(),
+                cfg.cluster.join.clone(),
+                stop_rx.clone(),
+            ));
+        } else {
+            tracing::info!("waiting to be added to a cluster (hato cluster join / init)");
+        }
+    }
+
+    // 8. Run until told to stop.
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = cluster.raft().shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = internode.await;
+        let _ = http.await;
+        for t in smtp_tasks {
+            let _ = t.await;
+        }
+    })
+    .await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Ask the seed nodes to add this node until one of them succeeds.
+async fn join_loop(cluster: ClusterHandle, seeds: Vec<String>, stop: watch::Receiver<bool>) {
+    let req = AdminRequest::Join {
+        id: cluster.id(),
+        node: cluster.info().clone(),
+    };
+    let timeout = cluster.options().admin_timeout;
+    loop {
+        for seed in &seeds {
+            if *stop.borrow() {
+                return;
+            }
+            match hato_cluster::handle::remote::admin(seed, req.clone(), timeout).await {
+                Ok(m) => {
+                    tracing::info!(via = %seed, voters = ?m.voters, "joined the cluster");
+                    return;
+                }
+                Err(e) => tracing::warn!(via = %seed, error = %e, "join attempt failed; retrying"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,224 @@
+//! Typed access to the cluster-wide settings that the mail pipeline reads.
+//!
+//! Settings are replicated key/value pairs (JSON values) written with `Command::PutSetting`.
+//! Readers here use the local state machine: a change made on another node is visible after
+//! the replication delay (milliseconds). Keys:
+//! - `smtp/credential/<user>`: `{"hash": "<pbkdf2 hash>"}`, an SMTP AUTH login.
+//! - `smtp/allowed_ip/<network>`: `{}`, one key per client network (CIDR) allowed to relay
+//!   without AUTH (one key each, so concurrent changes never overwrite one another).
+//! - `tls/self_signed`: `{"cert_pem": ..., "key_pem": ...}`, the certificate every node presents
+//!   when no certificate files are configured.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use hato_storage::ReadView;
+use serde::{Deserialize, Serialize};
+
+pub const ALLOWED_IP_PREFIX: &str = "smtp/allowed_ip/";
+pub const CREDENTIAL_PREFIX: &str = "smtp/credential/";
+pub const TLS_SELF_SIGNED: &str = "tls/self_signed";
+
+const PBKDF2_ITERATIONS: u32 = 100_000;
+
+/// An IPv4/IPv6 network in CIDR notation (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let net: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0..={max}"))?,
+        };
+        Ok(Cidr { net, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` is inside the network (IPv4-mapped IPv6 addresses match IPv4 networks).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The relay allow-list.
+pub fn allowed_ips(r: &ReadView) -> Vec<Cidr> {
+    r.settings_with_prefix(ALLOWED_IP_PREFIX)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(k, _)| k[ALLOWED_IP_PREFIX.len()..].parse().ok())
+        .collect()
+}
+
+/// A stored SMTP credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credential {
+    pub hash: String,
+}
+
+/// Hash a password for storage: `pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>`.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt).expect("system randomness");
+    let mut out = [0u8; 32];
+    let iters = NonZeroU32::new(PBKDF2_ITERATIONS).expect("non-zero");
+    aws_lc_rs::pbkdf2::derive(
+        aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+        iters,
+        &salt,
+        password.as_bytes(),
+        &mut out,
+    );
+    format!(
+        "pbkdf2-sha256${PBKDF2_ITERATIONS}${}${}",
+        hex(&salt),
+        hex(&out)
+    )
+}
+
+/// Check a password against a stored hash (constant time in the hash comparison).
+pub fn verify_password(stored: &str, password: &str) -> bool {
+    let parts: Vec<&str> = stored.split('$').collect();
+    let [scheme, iters, salt, hash] = parts[..] else {
+        return false;
+    };
+    if scheme != "pbkdf2-sha256" {
+        return false;
+    }
+    let (Some(iters), Some(salt), Some(hash)) = (
+        iters.parse::<u32>().ok().and_then(NonZeroU32::new),
+        unhex(salt),
+        unhex(hash),
+    ) else {
+        return false;
+    };
+    aws_lc_rs::pbkdf2::verify(
+        aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+        iters,
+        &salt,
+        password.as_bytes(),
+        &hash,
+    )
+    .is_ok()
+}
+
+/// Check an SMTP login against the replicated credentials.
+pub fn check_smtp_login(r: &ReadView, user: &str, password: &str) -> bool {
+    let Ok(Some(v)) = r.setting(&format!("{CREDENTIAL_PREFIX}{user}")) else {
+        // Spend the same time as a real check so user names cannot be probed by timing.
+        let _ = verify_password(DUMMY_HASH, password);
+        return false;
+    };
+    match serde_json::from_str::<Credential>(&v) {
+        Ok(c) => verify_password(&c.hash, password),
+        Err(_) => false,
+    }
+}
+
+const DUMMY_HASH: &str = "pbkdf2-sha256$100000$00000000000000000000000000000000$0000000000000000000000000000000000000000000000000000000000000000";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The replicated self-signed certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfSigned {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_matching() {
+        let n: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.2.3".parse().unwrap()));
+        let one: Cidr = "192.0.2.7".parse().unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("10.1.2.3".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("example.com".parse::<Cidr>().is_err());
+        assert_eq!(
+            "10.0.0.0/8".parse::<Cidr>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+    }
+
+    #[test]
+    fn password_hashes_verify_and_differ() {
+        let a = hash_password("s3cret");
+        let b = hash_password("s3cret");
+        assert_ne!(a, b, "salted");
+        assert!(verify_password(&a, "s3cret"));
+        assert!(!verify_password(&a, "s3cret "));
+        assert!(!verify_password("garbage", "s3cret"));
+        assert!(!verify_password(DUMMY_HASH, ""));
+    }
+}

@@ -1,0 +1,32 @@
+//! Hato storage: the RocksDB-backed Raft log and state machine.
+//!
+//! Contract:
+//! - One RocksDB instance per node holds both the Raft log (`raft_log`, `raft_meta`) and the
+//!   replicated state machine (one column family per kind of data, see [`keys`]).
+//! - [`Command`] is the only write language of the state machine. Every committed command is
+//!   applied by [`StateMachineStore::apply`] in one `WriteBatch` that also records
+//!   `last_applied` (and the membership), so the state on disk is always a prefix of the log.
+//! - Raft log appends are fsync'd (`sync = true`) before openraft is told they are flushed;
+//!   state-machine writes share the same WAL, so any applied write lost in a crash is re-applied
+//!   from the log on restart.
+//! - Snapshots are streamed files built from a RocksDB point-in-time snapshot of the state
+//!   column families ([`snapshot`]), and installed by rewriting those column families.
+//! - Nothing in this crate opens a socket.
+
+pub mod command;
+pub mod db;
+pub mod error;
+pub mod keys;
+pub mod log_store;
+pub mod read;
+pub mod snapshot;
+pub mod state_machine;
+pub mod types;
+
+pub use command::{Command, CommandResult};
+pub use db::open;
+pub use error::StoreError;
+pub use log_store::LogStore;
+pub use read::ReadView;
+pub use state_machine::StateMachineStore;
+pub use types::{NodeId, NodeInfo, TypeConfig};

@@ -1,0 +1,358 @@
+//! Snapshots: streamed files built from a RocksDB point-in-time view.
+//!
+//! File format (all integers big-endian):
+//! ```text
+//! "HATOSNP1" | u32 meta_len | bincode(SnapshotMeta)
+//! { u8 cf_tag (index in keys::STATE_CFS) | u32 key_len | key | u32 value_len | value }*
+//! 0xFF | u64 record_count
+//! ```
+//! Building reads a RocksDB snapshot, so it never blocks apply and is consistent with the
+//! `last_applied` it records. Installing clears the state column families and streams the
+//! records back in bounded write batches. An "installing" marker (the snapshot file's path) is
+//! written in the same synced batch that clears the state; if the node dies mid-install, opening
+//! the database finishes the install from that file before Raft starts.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::storage::Snapshot;
+use openraft::{AnyError, StorageIOError};
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
+
+use crate::error::StoreError;
+use crate::keys::{self, CF_SM_META, STATE_CFS};
+use crate::state_machine::StateMachineStore;
+use crate::types::{LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+const MAGIC: &[u8; 8] = b"HATOSNP1";
+const TAG_END: u8 = 0xFF;
+const SM_INSTALLING: &[u8] = b"installing_snapshot";
+const BATCH_BYTES: usize = 4 << 20;
+
+fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_snapshot(None, AnyError::new(&e)).into()
+}
+
+fn to_storage(e: StoreError) -> StorageError {
+    snap_err(e)
+}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn snap_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("snap-{id}.snap"))
+}
+
+fn sync_opts() -> WriteOptions {
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    wo
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &'static str, v: &[u8]) -> Result<T, StoreError> {
+    bincode::deserialize(v).map_err(|source| StoreError::Decode { what, source })
+}
+
+/// Build a snapshot of the current state machine and make it the current snapshot.
+pub(crate) async fn build(sm: &StateMachineStore) -> Result<Snapshot<TypeConfig>, StorageError> {
+    let sm2 = sm.clone();
+    let (meta, path) = tokio::task::spawn_blocking(move || build_blocking(&sm2))
+        .await
+        .map_err(|e| snap_err(std::io::Error::other(e)))?
+        .map_err(to_storage)?;
+    let f = tokio::fs::File::open(&path).await.map_err(snap_err)?;
+    Ok(Snapshot {
+        meta,
+        snapshot: Box::new(f),
+    })
+}
+
+fn build_blocking(sm: &StateMachineStore) -> Result<(SnapshotMeta, PathBuf), StoreError> {
+    let db = &sm.db;
+    let view = db.snapshot();
+    let meta_cf = db.cf_handle(CF_SM_META).expect("sm_meta");
+    let last_applied: Option<LogId> = match view.get_cf(meta_cf, keys::SM_LAST_APPLIED)? {
+        Some(v) => Some(decode("last_applied", &v)?),
+        None => None,
+    };
+    let membership: StoredMembership = match view.get_cf(meta_cf, keys::SM_MEMBERSHIP)? {
+        Some(v) => decode("membership", &v)?,
+        None => StoredMembership::default(),
+    };
+    let snapshot_id = match &last_applied {
+        Some(l) => format!(
+            "{}-{}-{}-{}",
+            l.leader_id.term,
+            l.leader_id.node_id,
+            l.index,
+            nanos()
+        ),
+        None => format!("0-0-0-{}", nanos()),
+    };
+    let meta = SnapshotMeta {
+        last_log_id: last_applied,
+        last_membership: membership,
+        snapshot_id: snapshot_id.clone(),
+    };
+    let tmp = sm.snap_dir.join(format!("build-{snapshot_id}.tmp"));
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+    w.write_all(MAGIC)?;
+    let m = bincode::serialize(&meta).map_err(|source| StoreError::Decode {
+        what: "meta",
+        source,
+    })?;
+    w.write_all(&(m.len() as u32).to_be_bytes())?;
+    w.write_all(&m)?;
+    let mut count: u64 = 0;
+    for (tag, name) in STATE_CFS.iter().enumerate() {
+        let cf = db.cf_handle(name).expect("state column family");
+        for kv in view.iterator_cf(cf, IteratorMode::Start) {
+            let (k, v) = kv?;
+            w.write_all(&[tag as u8])?;
+            w.write_all(&(k.len() as u32).to_be_bytes())?;
+            w.write_all(&k)?;
+            w.write_all(&(v.len() as u32).to_be_bytes())?;
+            w.write_all(&v)?;
+            count += 1;
+        }
+    }
+    w.write_all(&[TAG_END])?;
+    w.write_all(&count.to_be_bytes())?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    drop(view);
+    let path = snap_path(&sm.snap_dir, &snapshot_id);
+    std::fs::rename(&tmp, &path)?;
+    fsync_dir(&sm.snap_dir)?;
+    set_current(sm, &meta)?;
+    Ok((meta, path))
+}
+
+/// Record `meta` as the current snapshot unless a newer one is already current, then delete
+/// other snapshot files.
+fn set_current(sm: &StateMachineStore, meta: &SnapshotMeta) -> Result<(), StoreError> {
+    let _g = sm.snap_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let cf = sm.db.cf_handle(CF_SM_META).expect("sm_meta");
+    if let Some(v) = sm.db.get_cf(cf, keys::SM_SNAPSHOT_META)? {
+        let cur: SnapshotMeta = decode("snapshot_meta", &v)?;
+        if cur.last_log_id > meta.last_log_id {
+            let _ = std::fs::remove_file(snap_path(&sm.snap_dir, &meta.snapshot_id));
+            return Ok(());
+        }
+    }
+    let v = bincode::serialize(meta).map_err(|source| StoreError::Decode {
+        what: "meta",
+        source,
+    })?;
+    sm.db
+        .put_cf_opt(cf, keys::SM_SNAPSHOT_META, v, &sync_opts())?;
+    let keep = format!("snap-{}.snap", meta.snapshot_id);
+    for e in std::fs::read_dir(&sm.snap_dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("snap-") && name != keep {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(())
+}
+
+/// The current snapshot, if any.
+pub(crate) async fn current(
+    sm: &StateMachineStore,
+) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+    let meta: Option<SnapshotMeta> = sm.meta_get(keys::SM_SNAPSHOT_META)?;
+    let Some(meta) = meta else { return Ok(None) };
+    let path = snap_path(&sm.snap_dir, &meta.snapshot_id);
+    let f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, AnyError::new(&e))))?;
+    Ok(Some(Snapshot {
+        meta,
+        snapshot: Box::new(f),
+    }))
+}
+
+/// A fresh file to receive a snapshot stream into.
+pub(crate) async fn begin_receiving(
+    sm: &StateMachineStore,
+) -> Result<Box<tokio::fs::File>, StorageError> {
+    let path = sm.snap_dir.join(format!("incoming-{}.part", nanos()));
+    let f = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await
+        .map_err(snap_err)?;
+    Ok(Box::new(f))
+}
+
+/// Replace the state machine with the received snapshot.
+pub(crate) async fn install(
+    sm: &StateMachineStore,
+    meta: &SnapshotMeta,
+    file: tokio::fs::File,
+) -> Result<(), StorageError> {
+    let mut file = file.into_std().await;
+    let sm2 = sm.clone();
+    let meta = meta.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        // Keep the received bytes under their final name first, so an interrupted install can
+        // be finished from them after a restart.
+        file.flush()?;
+        file.seek(SeekFrom::Start(0))?;
+        let path = snap_path(&sm2.snap_dir, &meta.snapshot_id);
+        {
+            let mut out = File::create(&path)?;
+            std::io::copy(&mut file, &mut out)?;
+            out.sync_all()?;
+        }
+        fsync_dir(&sm2.snap_dir)?;
+        install_from_file(&sm2, &path, Some(&meta))?;
+        for e in std::fs::read_dir(&sm2.snap_dir)?.flatten() {
+            if e.file_name().to_string_lossy().starts_with("incoming-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| snap_err(std::io::Error::other(e)))?
+    .map_err(to_storage)
+}
+
+fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_be_bytes(b))
+}
+
+fn read_header(r: &mut impl Read) -> Result<SnapshotMeta, StoreError> {
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic)?;
+    if &magic != MAGIC {
+        return Err(StoreError::Snapshot("bad magic".into()));
+    }
+    let n = read_u32(r)? as usize;
+    let mut m = vec![0u8; n];
+    r.read_exact(&mut m)?;
+    decode("snapshot meta", &m)
+}
+
+/// Rewrite the state column families from the snapshot file at `path`.
+fn install_from_file(
+    sm: &StateMachineStore,
+    path: &Path,
+    expect: Option<&SnapshotMeta>,
+) -> Result<(), StoreError> {
+    let db = &sm.db;
+    let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let meta = read_header(&mut r)?;
+    if let Some(expect) = expect {
+        if expect.snapshot_id != meta.snapshot_id || expect.last_log_id != meta.last_log_id {
+            return Err(StoreError::Snapshot(format!(
+                "file holds snapshot {} but {} was announced",
+                meta.snapshot_id, expect.snapshot_id
+            )));
+        }
+    }
+    let meta_cf = db.cf_handle(CF_SM_META).expect("sm_meta");
+
+    // 1. Clear the state and mark the install as in progress, durably and atomically.
+    let mut batch = WriteBatch::default();
+    for name in STATE_CFS {
+        let cf = db.cf_handle(name).expect("state column family");
+        let last = db.iterator_cf(cf, IteratorMode::End).next().transpose()?;
+        if let Some((last, _)) = last {
+            batch.delete_range_cf(cf, b"" as &[u8], &last);
+            batch.delete_cf(cf, &last);
+        }
+    }
+    batch.put_cf(meta_cf, SM_INSTALLING, path.to_string_lossy().as_bytes());
+    db.write_opt(batch, &sync_opts())?;
+
+    // 2. Stream the records in.
+    let cfs: Vec<_> = STATE_CFS
+        .iter()
+        .map(|n| db.cf_handle(n).expect("state column family"))
+        .collect();
+    let mut batch = WriteBatch::default();
+    let mut count: u64 = 0;
+    loop {
+        let mut tag = [0u8; 1];
+        r.read_exact(&mut tag)?;
+        if tag[0] == TAG_END {
+            let mut c = [0u8; 8];
+            r.read_exact(&mut c)?;
+            if u64::from_be_bytes(c) != count {
+                return Err(StoreError::Snapshot(format!(
+                    "record count {} does not match trailer {}",
+                    count,
+                    u64::from_be_bytes(c)
+                )));
+            }
+            break;
+        }
+        let cf = cfs
+            .get(tag[0] as usize)
+            .ok_or_else(|| StoreError::Snapshot(format!("unknown column family tag {}", tag[0])))?;
+        let kl = read_u32(&mut r)? as usize;
+        let mut k = vec![0u8; kl];
+        r.read_exact(&mut k)?;
+        let vl = read_u32(&mut r)? as usize;
+        let mut v = vec![0u8; vl];
+        r.read_exact(&mut v)?;
+        batch.put_cf(*cf, &k, &v);
+        count += 1;
+        if batch.size_in_bytes() > BATCH_BYTES {
+            db.write(std::mem::take(&mut batch))?;
+        }
+    }
+
+    // 3. Record what the state now reflects and clear the marker, in one synced batch.
+    batch.put_cf(
+        meta_cf,
+        keys::SM_MEMBERSHIP,
+        bincode::serialize(&meta.last_membership).map_err(|source| StoreError::Decode {
+            what: "membership",
+            source,
+        })?,
+    );
+    match &meta.last_log_id {
+        Some(l) => batch.put_cf(
+            meta_cf,
+            keys::SM_LAST_APPLIED,
+            bincode::serialize(l).map_err(|source| StoreError::Decode {
+                what: "log id",
+                source,
+            })?,
+        ),
+        None => batch.delete_cf(meta_cf, keys::SM_LAST_APPLIED),
+    }
+    batch.delete_cf(meta_cf, SM_INSTALLING);
+    db.write_opt(batch, &sync_opts())?;
+    set_current(sm, &meta)?;
+    Ok(())
+}
+
+/// Finish a snapshot install that a crash interrupted (called when the database is opened).
+pub(crate) fn resume_interrupted_install(sm: &StateMachineStore) -> Result<(), StoreError> {
+    let cf = sm.db.cf_handle(CF_SM_META).expect("sm_meta");
+    let Some(p) = sm.db.get_cf(cf, SM_INSTALLING)? else {
+        return Ok(());
+    };
+    let path = PathBuf::from(String::from_utf8_lossy(&p).to_string());
+    tracing::warn!(path = %path.display(), "finishing an interrupted snapshot install");
+    install_from_file(sm, &path, None)
+}

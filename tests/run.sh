@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then format check, clippy, build, and every
+# test (unit, openraft storage suite, end-to-end with real hato processes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=../deploy/lib.sh
+. deploy/lib.sh
+
+ensure_build_deps
+# Real SMTP peers used by the end-to-end tests.
+ensure_packages swaks
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo build"
+cargo build --workspace --bins --locked
+step "cargo test"
+# Two test threads: each end-to-end test runs a cluster of real processes, and the machine
+# has two cores.
+cargo test --workspace --locked -- --test-threads=2
+step "done"

@@ -1,0 +1,465 @@
+//! Test harness: start real `hato` processes on loopback ports, kill them, query them.
+//!
+//! The binary is `target/<profile>/hato` next to the test executable (build it first:
+//! `cargo build --bins`), or `$HATO_BIN`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Path of the `hato` binary under test.
+pub fn hato_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("HATO_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/debug/deps/<test> -> target/debug/hato
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("hato");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build --bins` before the tests (or set HATO_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// A free loopback port. Ports are handed out from a per-process counter (starting at an
+/// offset derived from the pid), so tests running in parallel threads never get the same one,
+/// and each is checked to be bindable right now.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() * 7919) % 30_000;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (base + n % 30_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Poll `f` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Run the `hato` CLI with `args`.
+pub fn hato(args: &[&str]) -> Output {
+    Command::new(hato_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hato")
+}
+
+/// Run the CLI and require success; returns stdout.
+pub fn hato_ok(args: &[&str]) -> String {
+    let out = hato(args);
+    assert!(
+        out.status.success(),
+        "hato {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns (status code, body).
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// Extra `[cluster]` keys for test nodes.
+#[derive(Clone, Debug)]
+pub struct NodeOpts {
+    pub snapshot_every: u64,
+    pub keep_logs: u64,
+    pub write_timeout_ms: u64,
+    /// Extra `[smtp]` keys, one per line.
+    pub smtp_extra: String,
+}
+
+impl Default for NodeOpts {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 50_000,
+            keep_logs: 1000,
+            write_timeout_ms: 3000,
+            smtp_extra: String::new(),
+        }
+    }
+}
+
+/// One `hato serve` process with its own data dir and ports.
+pub struct Node {
+    pub id: u64,
+    pub dir: PathBuf,
+    pub raft: String,
+    pub http: String,
+    /// SMTP relay listener (STARTTLS offered).
+    pub smtp: String,
+    /// SMTP submission listener (AUTH required).
+    pub submission: String,
+    /// Relay listener expecting a PROXY protocol header.
+    pub smtp_proxy: String,
+    /// Implicit-TLS relay listener.
+    pub smtps: String,
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// Write a config for node `id` under `root` (bootstrap, or join `join`).
+    pub fn new(root: &Path, id: u64, bootstrap: bool, join: &[String], opts: &NodeOpts) -> Node {
+        let dir = root.join(format!("node{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let raft = format!("127.0.0.1:{}", free_port());
+        let http = format!("127.0.0.1:{}", free_port());
+        let join_list = join
+            .iter()
+            .map(|j| format!("{j:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let smtp = format!("127.0.0.1:{}", free_port());
+        let submission = format!("127.0.0.1:{}", free_port());
+        let smtp_proxy = format!("127.0.0.1:{}", free_port());
+        let smtps = format!("127.0.0.1:{}", free_port());
+        let config = dir.join("hato.toml");
+        let text = format!(
+            "node_id = {id}\ndata_dir = {data:?}\n\n[listen]\nraft = {raft:?}\nhttp = {http:?}\n\n\
+             [cluster]\nbootstrap = {bootstrap}\njoin = [{join_list}]\nwrite_timeout_ms = {wt}\n\
+             heartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
+             snapshot_every = {se}\nkeep_logs_after_snapshot = {kl}\n\n\
+             [smtp]\nhostname = \"node{id}.hato.test\"\n{extra}\n\
+             [[smtp.listener]]\naddr = {smtp:?}\nmode = \"relay\"\ntls = \"starttls\"\n\
+             [[smtp.listener]]\naddr = {submission:?}\nmode = \"submission\"\ntls = \"starttls\"\n\
+             [[smtp.listener]]\naddr = {smtp_proxy:?}\nmode = \"relay\"\ntls = \"starttls\"\nproxy_protocol = true\n\
+             [[smtp.listener]]\naddr = {smtps:?}\nmode = \"relay\"\ntls = \"implicit\"\n\n\
+             [log]\nlevel = \"info\"\n",
+            data = dir.join("data"),
+            wt = opts.write_timeout_ms,
+            se = opts.snapshot_every,
+            kl = opts.keep_logs,
+            extra = opts.smtp_extra,
+        );
+        std::fs::write(&config, text).unwrap();
+        Node {
+            id,
+            dir,
+            raft,
+            http,
+            smtp,
+            submission,
+            smtp_proxy,
+            smtps,
+            config,
+            child: None,
+        }
+    }
+
+    /// Start the process (stderr goes to `<dir>/hato.log`).
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "node {} already running", self.id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("hato.log"))
+            .unwrap();
+        let child = Command::new(hato_bin())
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn hato serve");
+        self.child = Some(child);
+        let http = self.http.clone();
+        let start = Instant::now();
+        loop {
+            if http_get(&http, "/health").is_ok_and(|(c, _)| c == 200) {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                panic!(
+                    "node {} exited at start ({status}):\n{}",
+                    self.id,
+                    self.log()
+                );
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "node {} did not answer /health within 30 s:\n{}",
+                    self.id,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let start = Instant::now();
+            loop {
+                if c.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(15) {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!("node {} did not stop within 15 s of SIGTERM", self.id);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// SIGSTOP / SIGCONT.
+    pub fn pause(&self, on: bool) {
+        if let Some(c) = &self.child {
+            unsafe {
+                libc::kill(
+                    c.id() as i32,
+                    if on { libc::SIGSTOP } else { libc::SIGCONT },
+                );
+            }
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// `/status` as JSON.
+    pub fn status(&self) -> Option<Value> {
+        let (code, body) = http_get(&self.http, "/status").ok()?;
+        if code != 200 {
+            return None;
+        }
+        serde_json::from_str(&body).ok()
+    }
+
+    /// The node's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("hato.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A cluster of `hato` processes on loopback.
+pub struct Cluster {
+    pub root: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Start `n` nodes: node 1 bootstraps, the others join through node 1. Waits until every
+    /// node is a voter and knows the leader.
+    pub fn start(n: u64, opts: NodeOpts) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        let mut first = Node::new(root.path(), 1, true, &[], &opts);
+        first.start();
+        let seed = vec![first.raft.clone()];
+        nodes.push(first);
+        for id in 2..=n {
+            let mut node = Node::new(root.path(), id, false, &seed, &opts);
+            node.start();
+            nodes.push(node);
+        }
+        let c = Cluster { root, nodes };
+        c.wait_voters(n as usize);
+        c
+    }
+
+    pub fn node(&mut self, id: u64) -> &mut Node {
+        self.nodes.iter_mut().find(|n| n.id == id).expect("node id")
+    }
+
+    /// Wait until every running node reports `count` voters and the same leader.
+    pub fn wait_voters(&self, count: usize) {
+        wait_for(
+            &format!("{count} voters agreeing on a leader"),
+            Duration::from_secs(60),
+            || {
+                let mut leader = None;
+                for n in self.nodes.iter().filter(|n| n.is_running()) {
+                    let s = n.status()?;
+                    if s["voters"].as_array()?.len() != count || s["leader_id"].is_null() {
+                        return None;
+                    }
+                    if leader.is_some() && leader != Some(s["leader_id"].clone()) {
+                        return None;
+                    }
+                    leader = Some(s["leader_id"].clone());
+                }
+                leader
+            },
+        );
+    }
+
+    /// The id of the leader as seen by a running node.
+    pub fn leader(&self) -> u64 {
+        wait_for("a leader", Duration::from_secs(30), || {
+            self.nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .filter_map(|n| n.status())
+                .find(|s| s["role"] == "leader")
+                .and_then(|s| s["id"].as_u64())
+        })
+    }
+}
+
+/// A minimal SMTP client for driving sessions byte by byte.
+pub struct Smtp {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Smtp {
+    /// Connect and read the greeting.
+    pub fn connect(addr: &str) -> (Smtp, String) {
+        let mut c = Smtp::connect_raw(addr);
+        let g = c.reply();
+        (c, g)
+    }
+
+    /// Connect without reading anything.
+    pub fn connect_raw(addr: &str) -> Smtp {
+        let stream = TcpStream::connect(addr).expect("connect smtp");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        Smtp {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Send one command line and read its reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Read one (possibly multi-line) reply; empty if the server closed the connection.
+    pub fn reply(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            let line = match self.line() {
+                Some(l) => l,
+                None => return out,
+            };
+            out.push_str(&line);
+            out.push('\n');
+            if line.len() < 4 || line.as_bytes()[3] == b' ' {
+                return out;
+            }
+        }
+    }
+
+    fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(p) = self.buf.iter().position(|&b| b == b'\n') {
+                let l: Vec<u8> = self.buf.drain(..=p).collect();
+                return Some(String::from_utf8_lossy(&l).trim_end().to_string());
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// True once the server has closed the connection.
+    pub fn closed(&mut self) -> bool {
+        self.line().is_none()
+    }
+}
+
+/// Run swaks (the Debian `swaks` package) with `args`; returns (success, combined output).
+pub fn swaks(args: &[&str]) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args(args)
+        .args(["--timeout", "20"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("swaks is installed (apt-get install swaks)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The delivery log of a node as JSON records.
+pub fn delivery_log(node: &str) -> Vec<Value> {
+    hato_ok(&["log", "--node", node, "--limit", "10000"])
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("log line is JSON"))
+        .collect()
+}

@@ -1,0 +1,54 @@
+//! `hato serve` refuses bad configuration with a clear message, before touching anything.
+
+use hato_tests::{hato, hato_ok};
+
+fn serve_with(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("hato.toml");
+    std::fs::write(&p, text).unwrap();
+    let out = hato(&["serve", "--config", p.to_str().unwrap()]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_config_files_fail_with_clear_errors() {
+    let cases = [
+        (
+            "node_id = 1\nlisten_raft = \"127.0.0.1:1\"\n",
+            "unknown field `listen_raft`",
+        ),
+        ("node_id = -4\n", "node_id"),
+        ("node_id = 0\n", "node_id must be a positive integer"),
+        ("[listen]\nraft = \"localhost\"\n", "listen.raft"),
+        (
+            "[cluster]\nelection_timeout_min_ms = 100\n",
+            "twice heartbeat_ms",
+        ),
+        ("this is not toml", "hato.toml"),
+    ];
+    for (text, want) in cases {
+        let (ok, err) = serve_with(text);
+        assert!(!ok, "{text:?} was accepted");
+        assert!(
+            err.contains(want),
+            "{text:?}: stderr {err:?} lacks {want:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let out = hato(&["serve", "--config", "/nonexistent/hato.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hato.toml"));
+}
+
+#[test]
+fn the_shipped_template_passes_config_check() {
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/hato.example.toml");
+    let out = hato_ok(&["config", "check", template]);
+    assert!(out.contains("ok"));
+}

@@ -1,0 +1,155 @@
+//! One real node: writes survive SIGTERM and SIGKILL restarts; health endpoints answer.
+
+use std::time::Duration;
+
+use hato_tests::{hato, hato_ok, http_get, wait_for, Node, NodeOpts};
+
+fn ready(n: &Node) {
+    wait_for("node ready", Duration::from_secs(30), || {
+        http_get(&n.http, "/ready").ok().filter(|(c, _)| *c == 200)
+    });
+}
+
+#[test]
+fn put_restart_read() {
+    let root = tempfile::tempdir().unwrap();
+    let mut n = Node::new(root.path(), 1, true, &[], &NodeOpts::default());
+    n.start();
+    ready(&n);
+
+    hato_ok(&["settings", "set", "--node", &n.raft, "greeting", "hello"]);
+    hato_ok(&[
+        "settings",
+        "set",
+        "--node",
+        &n.raft,
+        "limits",
+        r#"{"max":5}"#,
+    ]);
+    hato_ok(&[
+        "blocks",
+        "add",
+        "--node",
+        &n.raft,
+        "Bad@Example.com",
+        "--reason",
+        "userunknown",
+    ]);
+    assert_eq!(
+        hato_ok(&["settings", "get", "--node", &n.raft, "greeting"]).trim(),
+        "\"hello\""
+    );
+
+    // Clean restart.
+    n.stop();
+    n.start();
+    ready(&n);
+    assert_eq!(
+        hato_ok(&["settings", "get", "--node", &n.raft, "greeting"]).trim(),
+        "\"hello\""
+    );
+    assert_eq!(
+        hato_ok(&["settings", "get", "--node", &n.raft, "limits"]).trim(),
+        r#"{"max":5}"#
+    );
+
+    // Crash restart: everything acknowledged before SIGKILL is there afterwards.
+    for i in 0..20 {
+        hato_ok(&[
+            "settings",
+            "set",
+            "--node",
+            &n.raft,
+            &format!("k{i}"),
+            &i.to_string(),
+        ]);
+    }
+    n.kill();
+    n.start();
+    ready(&n);
+    for i in 0..20 {
+        let v = hato_ok(&["settings", "get", "--node", &n.raft, &format!("k{i}")]);
+        assert_eq!(v.trim(), i.to_string(), "k{i} lost after SIGKILL");
+    }
+    let blocks = hato_ok(&["blocks", "list", "--node", &n.raft]);
+    assert!(
+        blocks.contains("Bad@Example.com") && blocks.contains("userunknown"),
+        "{blocks}"
+    );
+
+    // Unblock and delete are writes too.
+    hato_ok(&["blocks", "remove", "--node", &n.raft, "bad@example.com"]);
+    assert_eq!(hato_ok(&["blocks", "list", "--node", &n.raft]).trim(), "");
+    hato_ok(&["settings", "delete", "--node", &n.raft, "greeting"]);
+    let out = hato(&["settings", "get", "--node", &n.raft, "greeting"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no setting named"));
+}
+
+#[test]
+fn health_ready_and_status_report_role_and_indexes() {
+    let root = tempfile::tempdir().unwrap();
+    let mut n = Node::new(root.path(), 7, true, &[], &NodeOpts::default());
+    n.start();
+    ready(&n);
+    hato_ok(&["settings", "set", "--node", &n.raft, "x", "1"]);
+
+    let (code, body) = http_get(&n.http, "/health").unwrap();
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["role"], "leader");
+    assert_eq!(v["leader_id"], 7);
+    assert!(v["term"].as_u64().unwrap() >= 1);
+    let last_log = v["last_log_index"].as_u64().unwrap();
+    let applied = v["last_applied_index"].as_u64().unwrap();
+    assert!(last_log >= 2 && applied == last_log, "{v}");
+
+    let st = serde_json::from_str::<serde_json::Value>(&hato_ok(&[
+        "cluster", "status", "--node", &n.raft,
+    ]))
+    .unwrap();
+    assert_eq!(st["role"], "leader");
+    assert_eq!(st["voters"], serde_json::json!([7]));
+
+    let (code, _) = http_get(&n.http, "/nope").unwrap();
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn invalid_cli_input_is_refused_and_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let mut n = Node::new(root.path(), 1, true, &[], &NodeOpts::default());
+    n.start();
+    ready(&n);
+    let before = n.status().unwrap()["last_log_index"].clone();
+    let out = hato(&["blocks", "add", "--node", &n.raft, "not-an-address"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an e-mail address"));
+    let out = hato(&["settings", "set", "--node", &n.raft, " ", "x"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        n.status().unwrap()["last_log_index"],
+        before,
+        "a refused command was proposed"
+    );
+
+    // Joining a node that is already a one-node cluster is refused clearly.
+    let out = hato(&["cluster", "init", "--node", &n.raft]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already belongs to a cluster"));
+
+    // A CLI aimed at a port where nothing listens fails fast with a clear message.
+    let out = hato(&[
+        "settings",
+        "get",
+        "--node",
+        "127.0.0.1:1",
+        "--timeout",
+        "2",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"));
+}
