@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 ensure_build_deps
 # Real SMTP peers used by the end-to-end tests.
-ensure_packages swaks
+ensure_packages swaks openssl
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

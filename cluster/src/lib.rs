@@ -85,7 +85,7 @@ pub async fn start(
             .map_err(|e| ClusterError::Invalid(format!("raft config: {e}")))?,
     );
     let reader = sm.reader();
-    let network = network::NetworkFactory::default();
+    let network = network::NetworkFactory;
     let raft = openraft::Raft::new(id, config, network, log, sm)
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;

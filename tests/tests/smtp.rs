@@ -545,3 +545,45 @@ fn follower_accepts_mail_and_without_quorum_the_answer_is_451() {
         t0.elapsed()
     );
 }
+
+/// The certificate a node presents after STARTTLS, as PEM (via `openssl s_client`).
+fn presented_cert(addr: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            addr,
+            "-servername",
+            "hato.test",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let start = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a certificate was presented");
+    let end = text
+        .find("-----END CERTIFICATE-----")
+        .expect("end of certificate");
+    text[start..end].to_string()
+}
+
+#[test]
+fn every_node_presents_the_same_generated_certificate() {
+    let c = Cluster::start(3, NodeOpts::default());
+    for n in &c.nodes {
+        wait_tls(&n.smtp);
+    }
+    let first = presented_cert(&c.nodes[0].smtp);
+    for n in &c.nodes[1..] {
+        assert_eq!(
+            presented_cert(&n.smtp),
+            first,
+            "node {} presents another certificate",
+            n.id
+        );
+    }
+}
