@@ -34,10 +34,15 @@ pub fn hato_bin() -> PathBuf {
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() * 7919) % 30_000;
+    // Stay below the kernel's ephemeral range (32768-60999 on Debian): a port picked there
+    // can be taken as the source port of some outgoing connection while a killed node is
+    // down, and its restart then fails to bind.
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    let base = (std::process::id() * 7919) % SPAN;
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (base + n % 30_000) as u16;
+        let port = (LOW + (base + n) % SPAN) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
@@ -290,9 +295,12 @@ impl Node {
         serde_json::from_str(&body).ok()
     }
 
-    /// The node's log so far (for failure messages).
+    /// The last 80 lines of the node's log (for failure messages: the cause of an exit is
+    /// at the end, and CI output is truncated).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("hato.log")).unwrap_or_default()
+        let all = std::fs::read_to_string(self.dir.join("hato.log")).unwrap_or_default();
+        let lines: Vec<&str> = all.lines().collect();
+        lines[lines.len().saturating_sub(80)..].join("\n")
     }
 }
 
