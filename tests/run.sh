@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 ensure_build_deps
 # Real SMTP peers used by the end-to-end tests.
-ensure_packages swaks openssl
+ensure_packages swaks openssl python3-aiosmtpd python3-dkim python3-nacl
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
@@ -19,7 +19,7 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo build"
-cargo build --workspace --bins --locked
+cargo build --workspace --all-targets --locked
 step "cargo test"
 # Two test threads: each end-to-end test runs a cluster of real processes, and the machine
 # has two cores.

@@ -401,6 +401,14 @@ impl ClusterHandle {
             }
             ReadRequest::Message { id } => ReadResponse::Message(r.message(id).map_err(e)?),
             ReadRequest::Body { id } => ReadResponse::Body(r.body(id).map_err(e)?),
+            ReadRequest::Queue { after, limit } => {
+                ReadResponse::Queue(r.pending(after.as_deref(), *limit as usize).map_err(e)?)
+            }
+            ReadRequest::WorkItems { id } => ReadResponse::WorkItems(r.work_items(id).map_err(e)?),
+            ReadRequest::QueueStats => ReadResponse::QueueStats(r.queue_stats().map_err(e)?),
+            ReadRequest::Bounces { from_ms, limit } => {
+                ReadResponse::Bounces(r.bounces(*from_ms, *limit as usize).map_err(e)?)
+            }
         })
     }
 

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use hato_storage::command::{BlockRecord, DeliveryRecord, MessageMeta};
+use hato_storage::command::{BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, WorkItem};
+use hato_storage::read::QueueStats;
 use hato_storage::{Command, NodeId, NodeInfo};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,22 @@ pub enum ReadRequest {
     Body {
         id: String,
     },
+    /// Pending recipients in message order, after message id `after`.
+    Queue {
+        after: Option<String>,
+        limit: u32,
+    },
+    /// The pending recipients of one message.
+    WorkItems {
+        id: String,
+    },
+    /// Queue size and age.
+    QueueStats,
+    /// Bounce records from `from_ms` on, oldest first.
+    Bounces {
+        from_ms: u64,
+        limit: u32,
+    },
 }
 
 /// The answer to a [`ReadRequest`].
@@ -54,6 +71,10 @@ pub enum ReadResponse {
     Deliveries(Vec<DeliveryRecord>),
     Message(Option<MessageMeta>),
     Body(Option<Vec<u8>>),
+    Queue(Vec<(String, u32, WorkItem)>),
+    WorkItems(Vec<(u32, WorkItem)>),
+    QueueStats(QueueStats),
+    Bounces(Vec<BounceRecord>),
 }
 
 /// A read sent to another node.

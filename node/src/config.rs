@@ -39,7 +39,64 @@ pub struct Config {
     pub advertise: Advertise,
     pub cluster: ClusterSection,
     pub smtp: SmtpSection,
+    pub delivery: DeliverySection,
     pub log: LogSection,
+}
+
+/// Outbound delivery (every node runs delivery workers).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySection {
+    /// Run delivery workers on this node.
+    pub enabled: bool,
+    /// Name sent in EHLO (default: smtp.hostname).
+    pub ehlo_name: String,
+    /// Concurrent outbound SMTP transactions on this node.
+    pub max_connections: usize,
+    /// Default concurrent transactions per recipient domain (a route may override it).
+    pub max_connections_per_domain: usize,
+    /// Recipients claimed per Raft write.
+    pub batch_size: usize,
+    /// How long a claimed recipient stays with this node. Must exceed the longest attempt
+    /// (connect + 3 commands + data timeouts); a node that dies holds its recipients this long.
+    pub lease_secs: u64,
+    /// Waits between attempts after temporary failures; the last one repeats.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Give up (bounce with reason `expired`) this long after acceptance.
+    pub expire_after_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+    /// Local addresses to send from, used in turn (empty: the system chooses).
+    pub source_ips: Vec<String>,
+    /// DNS servers for MX lookups, as `IP` or `IP:port` (empty: /etc/resolv.conf).
+    pub dns_servers: Vec<String>,
+    /// Port of recipients' MX servers (25; only tests change it).
+    pub mx_port: u16,
+    /// How often idle workers look for due mail, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for DeliverySection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ehlo_name: String::new(),
+            max_connections: 100,
+            max_connections_per_domain: 10,
+            batch_size: 500,
+            lease_secs: 600,
+            retry_schedule_secs: vec![60, 300, 900, 1800, 3600, 7200, 14400],
+            expire_after_secs: 48 * 3600,
+            connect_timeout_secs: 30,
+            command_timeout_secs: 60,
+            data_timeout_secs: 300,
+            source_ips: Vec::new(),
+            dns_servers: Vec::new(),
+            mx_port: 25,
+            poll_ms: 200,
+        }
+    }
 }
 
 /// SMTP ingress.
@@ -155,6 +212,7 @@ impl Default for Config {
             advertise: Advertise::default(),
             cluster: ClusterSection::default(),
             smtp: SmtpSection::default(),
+            delivery: DeliverySection::default(),
             log: LogSection::default(),
         }
     }
@@ -348,6 +406,7 @@ impl Config {
             }
             seen.push(a);
         }
+        self.validate_delivery()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::Invalid(format!(
                 "log.level = {:?} is not a valid filter (try \"info\")",
@@ -355,6 +414,66 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    fn validate_delivery(&self) -> Result<(), ConfigError> {
+        let d = &self.delivery;
+        let bad = |m: String| Err(ConfigError::Invalid(format!("delivery.{m}")));
+        for (name, v) in [
+            ("max_connections", d.max_connections as u64),
+            (
+                "max_connections_per_domain",
+                d.max_connections_per_domain as u64,
+            ),
+            ("batch_size", d.batch_size as u64),
+            ("lease_secs", d.lease_secs),
+            ("expire_after_secs", d.expire_after_secs),
+            ("connect_timeout_secs", d.connect_timeout_secs),
+            ("command_timeout_secs", d.command_timeout_secs),
+            ("data_timeout_secs", d.data_timeout_secs),
+            ("mx_port", d.mx_port as u64),
+            ("poll_ms", d.poll_ms),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} must be > 0"));
+            }
+        }
+        let attempt = d.connect_timeout_secs + 3 * d.command_timeout_secs + d.data_timeout_secs;
+        if d.lease_secs <= attempt {
+            return bad(format!(
+                "lease_secs ({}) must exceed the longest attempt, connect_timeout_secs + \
+                 3 * command_timeout_secs + data_timeout_secs = {attempt}",
+                d.lease_secs
+            ));
+        }
+        if d.retry_schedule_secs.is_empty() || d.retry_schedule_secs.contains(&0) {
+            return bad("retry_schedule_secs must be a non-empty list of positive numbers".into());
+        }
+        if d.ehlo_name.contains(char::is_whitespace) {
+            return bad(format!("ehlo_name = {:?} must be a host name", d.ehlo_name));
+        }
+        for (i, ip) in d.source_ips.iter().enumerate() {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return bad(format!("source_ips[{i}] = {ip:?} is not an IP address"));
+            }
+        }
+        for (i, s) in d.dns_servers.iter().enumerate() {
+            if parse_dns_server(s).is_none() {
+                return bad(format!(
+                    "dns_servers[{i}] = {s:?} is not an IP or IP:port (for example \"10.0.0.2\")"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The EHLO name for outbound delivery.
+    pub fn ehlo_name(&self) -> String {
+        if self.delivery.ehlo_name.is_empty() {
+            self.smtp.hostname.clone()
+        } else {
+            self.delivery.ehlo_name.clone()
+        }
     }
 
     pub fn raft_advertise(&self) -> String {
@@ -374,6 +493,14 @@ impl Config {
     pub fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.cluster.write_timeout_ms)
     }
+}
+
+/// Parse a `delivery.dns_servers` entry: `IP` (port 53) or `IP:port`.
+pub fn parse_dns_server(s: &str) -> Option<SocketAddr> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Some(SocketAddr::new(ip, 53));
+    }
+    s.parse::<SocketAddr>().ok()
 }
 
 #[cfg(test)]

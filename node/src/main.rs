@@ -6,8 +6,10 @@
 mod cli;
 mod config;
 mod inbound;
+mod outbound;
 mod serve;
 mod settings;
+mod signing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +43,15 @@ enum Command {
     /// SMTP relay access: credentials and allowed client addresses.
     #[command(subcommand)]
     Smtp(cli::SmtpCmd),
+    /// Sending domains (DKIM keys, DNS records) and the bounce domain.
+    #[command(subcommand)]
+    Domain(cli::DomainCmd),
+    /// Static routes / smart hosts and per-destination limits.
+    #[command(subcommand)]
+    Route(cli::RouteCmd),
+    /// The delivery queue: list, show, retry, delete, stats.
+    #[command(subcommand)]
+    Queue(cli::QueueCmd),
     /// Show the delivery log.
     Log(cli::LogArgs),
     /// Show a queued message (metadata as JSON, or its bytes with --body).
@@ -85,6 +96,9 @@ fn main() -> ExitCode {
             Command::Settings(c) => cli::settings(c).await,
             Command::Blocks(c) => cli::blocks(c).await,
             Command::Smtp(c) => cli::smtp(c).await,
+            Command::Domain(c) => cli::domain(c).await,
+            Command::Route(c) => cli::route(c).await,
+            Command::Queue(c) => cli::queue(c).await,
             Command::Log(a) => cli::log(a).await,
             Command::Message(a) => cli::message(a).await,
             Command::Bounce(BounceCmd::Classify { file }) => cli::bounce_classify(&file),

@@ -1,7 +1,8 @@
 //! `hato serve`: wire a node together, top to bottom.
 //!
 //! config → logging → storage (RocksDB) → Raft → internode gRPC → HTTP → SMTP listeners →
-//! form or join the cluster → wait for SIGTERM/SIGINT → stop accepting, shut Raft down.
+//! form or join the cluster → delivery workers → wait for SIGTERM/SIGINT → stop accepting,
+//! drain delivery, shut Raft down.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,8 +14,8 @@ use hato_storage::NodeInfo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
-use crate::inbound;
+use crate::config::{parse_dns_server, Config};
+use crate::{inbound, outbound, settings};
 
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
@@ -149,10 +150,60 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    // 8. Run until told to stop.
+    // 8. Delivery workers, and the egress addresses other nodes list in SPF records.
+    let d = &cfg.delivery;
+    let source_ips: Vec<std::net::IpAddr> =
+        d.source_ips.iter().filter_map(|s| s.parse().ok()).collect();
+    tokio::spawn(publish_egress(
+        cluster.clone(),
+        source_ips.clone(),
+        stop_rx.clone(),
+    ));
+    let delivery = if d.enabled {
+        let dns: Vec<_> = d
+            .dns_servers
+            .iter()
+            .filter_map(|s| parse_dns_server(s))
+            .collect();
+        let router = outbound::route::Router::new(&dns, d.mx_port)
+            .context("setting up the DNS resolver for delivery")?;
+        let opts = outbound::DeliveryOptions {
+            ehlo_name: cfg.ehlo_name(),
+            max_connections: d.max_connections,
+            max_connections_per_domain: d.max_connections_per_domain,
+            batch_size: d.batch_size,
+            lease: Duration::from_secs(d.lease_secs),
+            retry_schedule: d
+                .retry_schedule_secs
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            expire_after: Duration::from_secs(d.expire_after_secs),
+            connect_timeout: Duration::from_secs(d.connect_timeout_secs),
+            command_timeout: Duration::from_secs(d.command_timeout_secs),
+            data_timeout: Duration::from_secs(d.data_timeout_secs),
+            source_ips,
+            poll: Duration::from_millis(d.poll_ms),
+        };
+        Some(outbound::start(
+            cluster.clone(),
+            opts,
+            router,
+            stop_rx.clone(),
+        ))
+    } else {
+        tracing::info!("delivery is disabled on this node");
+        None
+    };
+
+    // 9. Run until told to stop.
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    if let Some(d) = delivery {
+        // Finish attempts in progress and record their outcomes while Raft still runs.
+        let _ = tokio::time::timeout(Duration::from_secs(15), d).await;
+    }
     let _ = cluster.raft().shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = internode.await;
@@ -200,5 +251,46 @@ async fn join_loop(cluster: ClusterHandle, seeds: Vec<String>, stop: watch::Rece
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Record this node's egress addresses (configured source IPs, else the address the system
+/// uses for outbound traffic) in the replicated settings, for SPF records.
+async fn publish_egress(
+    cluster: ClusterHandle,
+    source_ips: Vec<std::net::IpAddr>,
+    stop: watch::Receiver<bool>,
+) {
+    let ips = if source_ips.is_empty() {
+        // Connecting a UDP socket sends nothing; it only picks the route's source address.
+        let probe = std::net::UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| s.connect("192.0.2.1:25").map(|_| s))
+            .and_then(|s| s.local_addr());
+        match probe {
+            Ok(a) if !a.ip().is_unspecified() => vec![a.ip()],
+            _ => Vec::new(),
+        }
+    } else {
+        source_ips
+    };
+    let key = settings::egress_key(cluster.id());
+    let value = serde_json::to_string(&ips).expect("ips serialise");
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if cluster.reader().setting(&key).ok().flatten().as_deref() == Some(value.as_str()) {
+            return;
+        }
+        match cluster
+            .write(hato_storage::Command::PutSetting {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .await
+        {
+            Ok(_) => return,
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
     }
 }

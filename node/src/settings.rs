@@ -8,6 +8,12 @@
 //!   without AUTH (one key each, so concurrent changes never overwrite one another).
 //! - `tls/self_signed`: `{"cert_pem": ..., "key_pem": ...}`, the certificate every node presents
 //!   when no certificate files are configured.
+//! - `domain/<domain>`: a sending domain with its DKIM key ([`hato_dkim::DkimKey`] as JSON).
+//!   Mail whose From domain is listed is signed on acceptance.
+//! - `route/<domain>` (or `route/*` for every domain): [`Route`], a static route / smart host
+//!   and per-destination limits.
+//! - `delivery/bounce_domain`: `"bounces.example.com"`, the domain of VERP return paths.
+//! - `node/<id>/egress`: `["192.0.2.10"]`, the addresses a node sends from (for SPF).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -18,6 +24,91 @@ use serde::{Deserialize, Serialize};
 pub const ALLOWED_IP_PREFIX: &str = "smtp/allowed_ip/";
 pub const CREDENTIAL_PREFIX: &str = "smtp/credential/";
 pub const TLS_SELF_SIGNED: &str = "tls/self_signed";
+pub const DOMAIN_PREFIX: &str = "domain/";
+pub const ROUTE_PREFIX: &str = "route/";
+pub const BOUNCE_DOMAIN: &str = "delivery/bounce_domain";
+
+/// The setting key of a node's egress addresses.
+pub fn egress_key(node: u64) -> String {
+    format!("node/{node}/egress")
+}
+
+/// How mail for a domain leaves the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Smart host (name or IP); empty: look up the domain's MX.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// Port of the smart host (default 25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `opportunistic` (default), `required` or `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
+    /// Concurrent transactions to this destination (default: delivery.max_connections_per_domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// Messages per minute to this destination (default: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_minute: Option<u32>,
+}
+
+impl Route {
+    /// Check values before storing.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.host.contains(char::is_whitespace) {
+            return Err(format!("host {:?} must be a host name or IP", self.host));
+        }
+        if self.port == Some(0) {
+            return Err("port must be 1-65535".into());
+        }
+        if let Some(t) = &self.tls {
+            if !["opportunistic", "required", "disabled"].contains(&t.as_str()) {
+                return Err(format!(
+                    "tls {t:?} must be opportunistic, required or disabled"
+                ));
+            }
+        }
+        if self.max_connections == Some(0) || self.max_per_minute == Some(0) {
+            return Err("limits must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// The route for `domain`: its own, else the `*` route, else the default (MX lookup).
+pub fn route_for(r: &ReadView, domain: &str) -> Route {
+    let domain = domain.to_ascii_lowercase();
+    for key in [
+        format!("{ROUTE_PREFIX}{domain}"),
+        format!("{ROUTE_PREFIX}*"),
+    ] {
+        if let Ok(Some(v)) = r.setting(&key) {
+            if let Ok(route) = serde_json::from_str(&v) {
+                return route;
+            }
+            tracing::warn!(%key, "ignoring an unreadable route setting");
+        }
+    }
+    Route::default()
+}
+
+/// The DKIM key of a sending domain.
+pub fn sending_domain(r: &ReadView, domain: &str) -> Option<hato_dkim::DkimKey> {
+    let v = r
+        .setting(&format!("{DOMAIN_PREFIX}{}", domain.to_ascii_lowercase()))
+        .ok()??;
+    serde_json::from_str(&v).ok()
+}
+
+/// The bounce domain for VERP return paths, if configured.
+pub fn bounce_domain(r: &ReadView) -> Option<String> {
+    let v = r.setting(BOUNCE_DOMAIN).ok()??;
+    serde_json::from_str::<String>(&v)
+        .ok()
+        .filter(|d| !d.is_empty())
+}
 
 const PBKDF2_ITERATIONS: u32 = 100_000;
 

@@ -29,6 +29,71 @@ pub enum Command {
     /// the check is ordered with block/unblock writes) are recorded as `blocked` instead of
     /// queued. Applying the same message id twice changes nothing (retries are safe).
     Enqueue(Box<NewMessage>),
+    /// A delivery worker asks for leases on queued recipients. Granted for each item that is
+    /// still pending, due at `at_ms`, and not leased by another node (or whose lease expired
+    /// by `at_ms`); a recipient found on the block list is finalised as `blocked` instead.
+    Claim(Box<Claim>),
+    /// A delivery worker reports what happened to recipients it attempted (one Raft write
+    /// for a whole batch).
+    Complete(Box<Complete>),
+    /// Make pending recipients of these messages due at `at_ms` (operator "retry now").
+    /// Recipients leased to a node are left alone: they are being attempted already.
+    Retry { ids: Vec<String>, at_ms: u64 },
+    /// Remove a message's pending recipients from the queue (operator "delete"); each is
+    /// recorded as `failed` with the reason "deleted". Finished recipients are untouched.
+    DeleteQueued { id: String, at_ms: u64, by: String },
+}
+
+/// Lease request of a delivery worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The claiming node.
+    pub node: u64,
+    /// Proposer's clock (ms since epoch): due-ness and lease expiry are judged against it.
+    pub at_ms: u64,
+    /// Lease length: the lease runs until `at_ms + lease_ms`.
+    pub lease_ms: u64,
+    /// `(message id, recipient index)` pairs.
+    pub items: Vec<(String, u32)>,
+}
+
+/// Results of delivery attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Complete {
+    /// The node that made the attempts.
+    pub node: u64,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// What one attempt to deliver to one recipient produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub id: String,
+    pub rcpt: u32,
+    /// When the attempt ended (proposer's clock).
+    pub at_ms: u64,
+    pub kind: OutcomeKind,
+    /// Remote host as `name[ip]:port`, empty if no connection was made.
+    pub remote: String,
+    /// The remote reply (`250 2.0.0 Ok`) or a description of the local error.
+    pub reply: String,
+    /// The local (egress) address used, empty if no connection was made.
+    pub egress_ip: String,
+    /// The envelope sender used (VERP return path).
+    pub return_path: String,
+}
+
+/// The verdict of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutcomeKind {
+    /// The remote server accepted the message.
+    Succeeded,
+    /// Temporary failure: try again at `next_at_ms`.
+    Deferred { next_at_ms: u64 },
+    /// Permanent failure, with the bounce reason (Sisimai name) and CMC bounce code.
+    Failed { reason: String, code: u16 },
+    /// Not attempted (the worker ran out of time or is shutting down): give the lease back.
+    Release,
 }
 
 /// A message accepted by SMTP or the API, as proposed for the queue.
@@ -111,6 +176,10 @@ pub enum CommandResult {
         blocked: u32,
         duplicate: bool,
     },
+    /// For each claimed item, in order: whether the lease was granted.
+    Claimed(Vec<bool>),
+    /// How many records a batch command changed.
+    Count(u32),
 }
 
 impl Command {
@@ -123,6 +192,10 @@ impl Command {
             Command::Block { .. } => "block",
             Command::Unblock { .. } => "unblock",
             Command::Enqueue(_) => "enqueue",
+            Command::Claim(_) => "claim",
+            Command::Complete(_) => "complete",
+            Command::Retry { .. } => "retry",
+            Command::DeleteQueued { .. } => "delete_queued",
         }
     }
 }
@@ -138,8 +211,73 @@ pub struct BlockRecord {
 /// Where a recipient of a queued message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecipientStatus {
+    /// Waiting for delivery (first attempt or retry).
     Queued,
+    /// On the block list: never delivered.
     Blocked,
+    /// Accepted by the remote server.
+    Succeeded,
+    /// Permanently failed (bounced, expired or deleted).
+    Failed,
+}
+
+impl RecipientStatus {
+    /// Lower-case name as used in the delivery log and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientStatus::Queued => "queued",
+            RecipientStatus::Blocked => "blocked",
+            RecipientStatus::Succeeded => "succeeded",
+            RecipientStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Delivery state of a pending recipient (`w/` records in the queue column family).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkItem {
+    /// Not attempted before this time (ms since epoch).
+    pub next_at_ms: u64,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The node delivering it now, if any.
+    pub lease: Option<Lease>,
+    /// The last attempt's reply, for operators.
+    pub last_reply: String,
+}
+
+impl WorkItem {
+    /// When this item shows up in the due index: the lease expiry while leased, else the
+    /// next attempt time.
+    pub fn due_ms(&self) -> u64 {
+        self.lease.as_ref().map_or(self.next_at_ms, |l| l.until_ms)
+    }
+}
+
+/// A delivery lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub node: u64,
+    pub until_ms: u64,
+}
+
+/// A bounce: a recipient that permanently failed (synchronous 5xx, expiry, or a bounce mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceRecord {
+    pub at_ms: u64,
+    pub message: String,
+    pub recipient: String,
+    pub mail_from: String,
+    pub return_path: String,
+    pub subject: String,
+    pub message_id: Option<String>,
+    pub api_data: Option<String>,
+    /// Sisimai reason name (`userunknown`, `expired`, ...).
+    pub reason: String,
+    /// CMC bounce code (1-11, 99).
+    pub code: u16,
+    /// The remote reply or diagnostic text.
+    pub detail: String,
 }
 
 /// A message's metadata in the queue (the body is stored separately, once).
@@ -165,8 +303,8 @@ pub struct RecipientState {
     pub status: RecipientStatus,
 }
 
-/// One delivery-log record (`queued`, `blocked`; delivery adds `succeeded`, `deferred`,
-/// `failed`).
+/// One delivery-log record: `queued` and `blocked` at acceptance; `succeeded`, `deferred`,
+/// `failed` (and `blocked`) for each delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
     pub at_ms: u64,
@@ -178,4 +316,18 @@ pub struct DeliveryRecord {
     pub subject: String,
     pub api_data: Option<String>,
     pub detail: String,
+    /// The Message-ID header.
+    pub message_id: Option<String>,
+    /// Remote host of an attempt (`name[ip]:port`).
+    pub remote: String,
+    /// The remote reply of an attempt.
+    pub reply: String,
+    /// The egress address of an attempt (CMC `senderIp`).
+    pub egress_ip: String,
+    /// The envelope sender used for the attempt (CMC `returnPath`).
+    pub return_path: String,
+    /// Bounce reason of a `failed` record (Sisimai name), else empty.
+    pub reason: String,
+    /// The node that made the attempt (0 for acceptance records).
+    pub node: u64,
 }

@@ -84,6 +84,48 @@ pub fn message_key(id: &str) -> Vec<u8> {
     k
 }
 
+/// Pending-recipient key (`w/{id}/{rcpt}`): its [`crate::command::WorkItem`].
+pub fn work_key(id: &str, rcpt: u32) -> Vec<u8> {
+    format!("w/{id}/{rcpt:05}").into_bytes()
+}
+
+/// Prefix of all pending recipients of a message.
+pub fn work_prefix(id: &str) -> Vec<u8> {
+    format!("w/{id}/").into_bytes()
+}
+
+/// Parse a [`work_key`] back into `(id, rcpt)`.
+pub fn parse_work_key(key: &[u8]) -> Option<(String, u32)> {
+    let s = std::str::from_utf8(key.strip_prefix(b"w/")?).ok()?;
+    let (id, rcpt) = s.rsplit_once('/')?;
+    Some((id.to_string(), rcpt.parse().ok()?))
+}
+
+/// Due-index key (`d/{due}/{id}/{rcpt}`): scanned in time order by delivery workers.
+pub fn due_key(due_ms: u64, id: &str, rcpt: u32) -> Vec<u8> {
+    format!("d/{due_ms:016x}/{id}/{rcpt:05}").into_bytes()
+}
+
+/// Parse a [`due_key`] into `(due_ms, id, rcpt)`.
+pub fn parse_due_key(key: &[u8]) -> Option<(u64, String, u32)> {
+    let s = std::str::from_utf8(key.strip_prefix(b"d/")?).ok()?;
+    let (due, rest) = s.split_once('/')?;
+    let (id, rcpt) = rest.rsplit_once('/')?;
+    Some((
+        u64::from_str_radix(due, 16).ok()?,
+        id.to_string(),
+        rcpt.parse().ok()?,
+    ))
+}
+
+/// Counter of pending recipients in the queue column family.
+pub const QUEUE_PENDING: &[u8] = b"c/pending";
+
+/// Bounce-record key: time-ordered like the delivery log.
+pub fn bounce_key(at_ms: u64, id: &str, rcpt: u32) -> Vec<u8> {
+    format!("{at_ms:016x}/{id}/{rcpt:05}").into_bytes()
+}
+
 /// Body key of a message.
 pub fn body_key(id: &str) -> Vec<u8> {
     id.as_bytes().to_vec()
@@ -108,6 +150,22 @@ pub fn day_of(ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_keys_round_trip_and_sort_by_time() {
+        assert_eq!(
+            parse_work_key(&work_key("0a1b-c/d", 7)),
+            Some(("0a1b-c/d".to_string(), 7))
+        );
+        assert_eq!(
+            parse_due_key(&due_key(1_700_000_000_000, "x/y", 42)),
+            Some((1_700_000_000_000, "x/y".to_string(), 42))
+        );
+        assert!(due_key(9, "z", 0) < due_key(10, "a", 0));
+        assert!(due_key(0xff, "z", 0) < due_key(0x100, "a", 0));
+        assert!(work_key("a", 0).starts_with(&work_prefix("a")));
+        assert!(!work_key("ab", 0).starts_with(&work_prefix("a")));
+    }
 
     #[test]
     fn log_keys_sort_numerically() {

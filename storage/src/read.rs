@@ -8,12 +8,24 @@ use std::sync::Arc;
 
 use rocksdb::{Direction, IteratorMode, DB};
 
-use crate::command::{BlockRecord, DeliveryRecord, MessageMeta};
+use crate::command::{BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, WorkItem};
 use crate::error::StoreError;
 use crate::keys::{
-    self, CF_BLOCKS, CF_BODIES, CF_DELIVERY_LOG, CF_QUEUE, CF_SETTINGS, CF_SM_META, CF_STATS,
+    self, CF_BLOCKS, CF_BODIES, CF_BOUNCES, CF_DELIVERY_LOG, CF_QUEUE, CF_SETTINGS, CF_SM_META,
+    CF_STATS,
 };
 use crate::types::LogId;
+
+/// Queue size and age, for metrics and `hato queue stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueueStats {
+    /// Recipients waiting for delivery (queued or deferred, leased or not).
+    pub pending: u64,
+    /// Acceptance time of the oldest message with a pending recipient.
+    pub oldest_received_ms: Option<u64>,
+    /// When the earliest pending recipient becomes due.
+    pub next_due_ms: Option<u64>,
+}
 
 /// A cheap, cloneable read handle.
 #[derive(Clone)]
@@ -155,5 +167,135 @@ impl ReadView {
                 _ => 0,
             },
         )
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        what: &'static str,
+        v: &[u8],
+    ) -> Result<T, StoreError> {
+        bincode::deserialize(v).map_err(|source| StoreError::Decode { what, source })
+    }
+
+    /// Pending recipients due at `now_ms` (next attempt reached, or lease expired), oldest
+    /// due first, at most `limit`: `(id, rcpt, item)`.
+    pub fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u32, WorkItem)>, StoreError> {
+        let mut out = Vec::new();
+        let cf = self.cf(CF_QUEUE);
+        let it = self
+            .db
+            .iterator_cf(cf, IteratorMode::From(b"d/", Direction::Forward));
+        for kv in it {
+            let (k, _) = kv?;
+            let Some((due, id, rcpt)) = keys::parse_due_key(&k) else {
+                break;
+            };
+            if due > now_ms || out.len() >= limit {
+                break;
+            }
+            if let Some(v) = self.db.get_cf(cf, keys::work_key(&id, rcpt))? {
+                out.push((id, rcpt, Self::decode("work item", &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest pending recipient becomes due, if any.
+    pub fn next_due(&self) -> Result<Option<u64>, StoreError> {
+        let mut it = self.db.iterator_cf(
+            self.cf(CF_QUEUE),
+            IteratorMode::From(b"d/", Direction::Forward),
+        );
+        match it.next() {
+            Some(kv) => Ok(keys::parse_due_key(&kv?.0).map(|(due, _, _)| due)),
+            None => Ok(None),
+        }
+    }
+
+    /// The pending recipients of one message: `(rcpt, item)`.
+    pub fn work_items(&self, id: &str) -> Result<Vec<(u32, WorkItem)>, StoreError> {
+        let prefix = keys::work_prefix(id);
+        let mut out = Vec::new();
+        let it = self.db.iterator_cf(
+            self.cf(CF_QUEUE),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for kv in it {
+            let (k, v) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if let Some((_, rcpt)) = keys::parse_work_key(&k) {
+                out.push((rcpt, Self::decode("work item", &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pending recipients in message-id order (ids are time-ordered, so oldest first),
+    /// starting after the message id `after`, at most `limit`: `(id, rcpt, item)`.
+    pub fn pending(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u32, WorkItem)>, StoreError> {
+        let start = match after {
+            Some(id) => format!("w/{id}/~").into_bytes(),
+            None => b"w/".to_vec(),
+        };
+        let mut out = Vec::new();
+        let it = self.db.iterator_cf(
+            self.cf(CF_QUEUE),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for kv in it.take(limit) {
+            let (k, v) = kv?;
+            let Some((id, rcpt)) = keys::parse_work_key(&k) else {
+                break;
+            };
+            out.push((id, rcpt, Self::decode("work item", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// How many recipients are pending (queued or deferred, leased or not).
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        Ok(
+            match self.db.get_cf(self.cf(CF_QUEUE), keys::QUEUE_PENDING)? {
+                Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+                _ => 0,
+            },
+        )
+    }
+
+    /// Bounce records from `from_ms` on, oldest first, at most `limit`.
+    pub fn bounces(&self, from_ms: u64, limit: usize) -> Result<Vec<BounceRecord>, StoreError> {
+        let start = format!("{from_ms:016x}");
+        let mut out = Vec::new();
+        let it = self.db.iterator_cf(
+            self.cf(CF_BOUNCES),
+            IteratorMode::From(start.as_bytes(), Direction::Forward),
+        );
+        for kv in it.take(limit) {
+            let (_, v) = kv?;
+            out.push(Self::decode("bounce", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Queue size and age.
+    pub fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        let oldest_received_ms = match self.pending(None, 1)?.first() {
+            Some((id, _, _)) => self.message(id)?.map(|m| m.received_ms),
+            None => None,
+        };
+        Ok(QueueStats {
+            pending: self.pending_count()?,
+            oldest_received_ms,
+            next_due_ms: self.next_due()?,
+        })
     }
 }

@@ -14,11 +14,12 @@ use openraft::{AnyError, EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use rocksdb::{WriteBatch, DB};
 
 use crate::command::{
-    BlockRecord, Command, CommandResult, DeliveryRecord, MessageMeta, NewMessage, RecipientState,
-    RecipientStatus,
+    BlockRecord, BounceRecord, Claim, Command, CommandResult, Complete, DeliveryRecord, Lease,
+    MessageMeta, NewMessage, OutcomeKind, RecipientState, RecipientStatus, WorkItem,
 };
 use crate::keys::{
-    self, CF_BLOCKS, CF_BODIES, CF_DELIVERY_LOG, CF_QUEUE, CF_SETTINGS, CF_SM_META, CF_STATS,
+    self, CF_BLOCKS, CF_BODIES, CF_BOUNCES, CF_DELIVERY_LOG, CF_QUEUE, CF_SETTINGS, CF_SM_META,
+    CF_STATS,
 };
 use crate::read::ReadView;
 use crate::snapshot;
@@ -136,7 +137,15 @@ pub(crate) fn apply_command(
             CommandResult::Changed(existed)
         }
         Command::Enqueue(m) => enqueue(txn, m)?,
+        Command::Claim(c) => claim(txn, c)?,
+        Command::Complete(c) => complete(txn, c)?,
+        Command::Retry { ids, at_ms } => retry(txn, ids, *at_ms)?,
+        Command::DeleteQueued { id, at_ms, by } => delete_queued(txn, id, *at_ms, by)?,
     })
+}
+
+fn dec<T: serde::de::DeserializeOwned>(v: &[u8]) -> Result<T, StorageError> {
+    bincode::deserialize(v).map_err(sm_read_err)
 }
 
 fn enc<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
@@ -187,6 +196,13 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
             subject: m.subject.clone(),
             api_data: m.api_data.clone(),
             detail: format!("received via {}", m.via),
+            message_id: m.message_id.clone(),
+            remote: String::new(),
+            reply: String::new(),
+            egress_ip: String::new(),
+            return_path: String::new(),
+            reason: String::new(),
+            node: 0,
         };
         txn.put(
             CF_DELIVERY_LOG,
@@ -196,10 +212,24 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
         if is_blocked {
             rec.status = "blocked".into();
             rec.detail = "recipient is on the block list".into();
+            rec.reason = "blocked".into();
             txn.put(
                 CF_DELIVERY_LOG,
                 keys::delivery_key(m.received_ms, &m.id, i, 1),
                 enc(&rec)?,
+            );
+        } else {
+            let item = WorkItem {
+                next_at_ms: m.received_ms,
+                attempts: 0,
+                lease: None,
+                last_reply: String::new(),
+            };
+            txn.put(CF_QUEUE, keys::work_key(&m.id, i as u32), enc(&item)?);
+            txn.put(
+                CF_QUEUE,
+                keys::due_key(m.received_ms, &m.id, i as u32),
+                Vec::new(),
             );
         }
         recipients.push(RecipientState {
@@ -225,11 +255,340 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
     let day = keys::day_of(m.received_ms);
     bump(txn, day, "received", (queued + blocked) as u64)?;
     bump(txn, day, "blocked", blocked as u64)?;
+    add_pending(txn, queued as i64)?;
     Ok(CommandResult::Enqueued {
         queued,
         blocked,
         duplicate: false,
     })
+}
+
+/// Adjust the pending-recipients counter.
+fn add_pending(txn: &mut Txn<'_>, delta: i64) -> Result<(), StorageError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let cur = match txn.get(CF_QUEUE, keys::QUEUE_PENDING)? {
+        Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+        _ => 0,
+    };
+    let next = (cur as i64 + delta).max(0) as u64;
+    txn.put(
+        CF_QUEUE,
+        keys::QUEUE_PENDING.to_vec(),
+        next.to_be_bytes().to_vec(),
+    );
+    Ok(())
+}
+
+fn get_work(txn: &Txn<'_>, id: &str, rcpt: u32) -> Result<Option<WorkItem>, StorageError> {
+    txn.get(CF_QUEUE, &keys::work_key(id, rcpt))?
+        .map(|v| dec(&v))
+        .transpose()
+}
+
+fn get_meta(txn: &Txn<'_>, id: &str) -> Result<Option<MessageMeta>, StorageError> {
+    txn.get(CF_QUEUE, &keys::message_key(id))?
+        .map(|v| dec(&v))
+        .transpose()
+}
+
+/// Store a pending item, moving its due-index entry from `old_due` to its new due time.
+fn put_work(
+    txn: &mut Txn<'_>,
+    id: &str,
+    rcpt: u32,
+    old_due: u64,
+    item: &WorkItem,
+) -> Result<(), StorageError> {
+    let new_due = item.due_ms();
+    if new_due != old_due {
+        txn.delete(CF_QUEUE, keys::due_key(old_due, id, rcpt));
+        txn.put(CF_QUEUE, keys::due_key(new_due, id, rcpt), Vec::new());
+    }
+    txn.put(CF_QUEUE, keys::work_key(id, rcpt), enc(item)?);
+    Ok(())
+}
+
+/// A pending recipient reached a final state: drop it from the queue, set the message's
+/// recipient status, write the delivery-log record (and the bounce record for failures).
+#[allow(clippy::too_many_arguments)]
+fn finalise(
+    txn: &mut Txn<'_>,
+    meta: &mut MessageMeta,
+    rcpt: u32,
+    item: &WorkItem,
+    status: RecipientStatus,
+    mut rec: DeliveryRecord,
+    bounce_code: Option<u16>,
+) -> Result<(), StorageError> {
+    txn.delete(CF_QUEUE, keys::due_key(item.due_ms(), &meta.id, rcpt));
+    txn.delete(CF_QUEUE, keys::work_key(&meta.id, rcpt));
+    add_pending(txn, -1)?;
+    if let Some(r) = meta.recipients.get_mut(rcpt as usize) {
+        r.status = status;
+    }
+    rec.status = status.as_str().into();
+    let day = keys::day_of(rec.at_ms);
+    match status {
+        RecipientStatus::Succeeded => bump(txn, day, "succeeded", 1)?,
+        RecipientStatus::Failed => bump(txn, day, "failed", 1)?,
+        RecipientStatus::Blocked => bump(txn, day, "blocked", 1)?,
+        RecipientStatus::Queued => {}
+    }
+    if let Some(code) = bounce_code {
+        let b = BounceRecord {
+            at_ms: rec.at_ms,
+            message: meta.id.clone(),
+            recipient: rec.recipient.clone(),
+            mail_from: meta.mail_from.clone(),
+            return_path: rec.return_path.clone(),
+            subject: meta.subject.clone(),
+            message_id: meta.message_id.clone(),
+            api_data: meta.api_data.clone(),
+            reason: rec.reason.clone(),
+            code,
+            detail: if rec.reply.is_empty() {
+                rec.detail.clone()
+            } else {
+                rec.reply.clone()
+            },
+        };
+        txn.put(
+            CF_BOUNCES,
+            keys::bounce_key(rec.at_ms, &meta.id, rcpt),
+            enc(&b)?,
+        );
+    }
+    log_attempt(txn, meta, rcpt, item.attempts + 1, rec)
+}
+
+fn log_attempt(
+    txn: &mut Txn<'_>,
+    meta: &MessageMeta,
+    rcpt: u32,
+    seq: u32,
+    rec: DeliveryRecord,
+) -> Result<(), StorageError> {
+    txn.put(
+        CF_DELIVERY_LOG,
+        keys::delivery_key(rec.at_ms, &meta.id, rcpt as usize, seq),
+        enc(&rec)?,
+    );
+    Ok(())
+}
+
+/// A delivery-log record for `rcpt` of `meta` with the acceptance facts filled in.
+fn record(meta: &MessageMeta, rcpt: u32, at_ms: u64, status: &str) -> DeliveryRecord {
+    DeliveryRecord {
+        at_ms,
+        message: meta.id.clone(),
+        recipient: meta
+            .recipients
+            .get(rcpt as usize)
+            .map(|r| r.address.clone())
+            .unwrap_or_default(),
+        mail_from: meta.mail_from.clone(),
+        status: status.into(),
+        source_ip: meta.source_ip.clone(),
+        subject: meta.subject.clone(),
+        api_data: meta.api_data.clone(),
+        detail: String::new(),
+        message_id: meta.message_id.clone(),
+        remote: String::new(),
+        reply: String::new(),
+        egress_ip: String::new(),
+        return_path: String::new(),
+        reason: String::new(),
+        node: 0,
+    }
+}
+
+fn claim(txn: &mut Txn<'_>, c: &Claim) -> Result<CommandResult, StorageError> {
+    let mut granted = Vec::with_capacity(c.items.len());
+    for (id, rcpt) in &c.items {
+        let Some(mut item) = get_work(txn, id, *rcpt)? else {
+            granted.push(false);
+            continue;
+        };
+        let held_by_other = item
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.node != c.node && l.until_ms > c.at_ms);
+        if held_by_other || item.next_at_ms > c.at_ms {
+            granted.push(false);
+            continue;
+        }
+        let Some(mut meta) = get_meta(txn, id)? else {
+            granted.push(false);
+            continue;
+        };
+        let address = meta
+            .recipients
+            .get(*rcpt as usize)
+            .map(|r| r.address.clone())
+            .unwrap_or_default();
+        // Invariant 5: the block list is checked again before every attempt.
+        if txn.get(CF_BLOCKS, &keys::block_key(&address))?.is_some() {
+            let mut rec = record(&meta, *rcpt, c.at_ms, "blocked");
+            rec.detail = "recipient was put on the block list while queued".into();
+            rec.reason = "blocked".into();
+            rec.node = c.node;
+            finalise(
+                txn,
+                &mut meta,
+                *rcpt,
+                &item,
+                RecipientStatus::Blocked,
+                rec,
+                None,
+            )?;
+            txn.put(CF_QUEUE, keys::message_key(id), enc(&meta)?);
+            granted.push(false);
+            continue;
+        }
+        let old_due = item.due_ms();
+        item.lease = Some(Lease {
+            node: c.node,
+            until_ms: c.at_ms.saturating_add(c.lease_ms),
+        });
+        put_work(txn, id, *rcpt, old_due, &item)?;
+        granted.push(true);
+    }
+    Ok(CommandResult::Claimed(granted))
+}
+
+fn complete(txn: &mut Txn<'_>, c: &Complete) -> Result<CommandResult, StorageError> {
+    let mut changed = 0u32;
+    for o in &c.outcomes {
+        let Some(mut item) = get_work(txn, &o.id, o.rcpt)? else {
+            // Already final (another node finished it after our lease expired, or an
+            // operator deleted it). A second success is a duplicate delivery: count it.
+            if o.kind == OutcomeKind::Succeeded {
+                bump(txn, keys::day_of(o.at_ms), "duplicate", 1)?;
+            }
+            continue;
+        };
+        let Some(mut meta) = get_meta(txn, &o.id)? else {
+            continue;
+        };
+        let ours = item.lease.as_ref().is_none_or(|l| l.node == c.node);
+        let mut rec = record(&meta, o.rcpt, o.at_ms, "");
+        rec.remote = o.remote.clone();
+        rec.reply = o.reply.clone();
+        rec.egress_ip = o.egress_ip.clone();
+        rec.return_path = o.return_path.clone();
+        rec.node = c.node;
+        let old_due = item.due_ms();
+        match &o.kind {
+            OutcomeKind::Succeeded => {
+                rec.detail = format!("delivered to {}", o.remote);
+                finalise(
+                    txn,
+                    &mut meta,
+                    o.rcpt,
+                    &item,
+                    RecipientStatus::Succeeded,
+                    rec,
+                    None,
+                )?;
+            }
+            OutcomeKind::Failed { reason, code } => {
+                rec.reason = reason.clone();
+                rec.detail = format!("permanent failure: {reason}");
+                finalise(
+                    txn,
+                    &mut meta,
+                    o.rcpt,
+                    &item,
+                    RecipientStatus::Failed,
+                    rec,
+                    Some(*code),
+                )?;
+            }
+            // A deferral or release only counts from the lease holder: if the lease moved
+            // on, the new holder owns the schedule.
+            OutcomeKind::Deferred { .. } | OutcomeKind::Release if !ours => continue,
+            OutcomeKind::Deferred { next_at_ms } => {
+                item.attempts += 1;
+                item.lease = None;
+                item.next_at_ms = *next_at_ms;
+                item.last_reply = o.reply.clone();
+                rec.status = "deferred".into();
+                rec.detail = format!("temporary failure, next attempt at {next_at_ms}");
+                bump(txn, keys::day_of(o.at_ms), "deferred", 1)?;
+                put_work(txn, &o.id, o.rcpt, old_due, &item)?;
+                log_attempt(txn, &meta, o.rcpt, item.attempts, rec)?;
+                changed += 1;
+                continue;
+            }
+            OutcomeKind::Release => {
+                item.lease = None;
+                put_work(txn, &o.id, o.rcpt, old_due, &item)?;
+                changed += 1;
+                continue;
+            }
+        }
+        txn.put(CF_QUEUE, keys::message_key(&o.id), enc(&meta)?);
+        changed += 1;
+    }
+    Ok(CommandResult::Count(changed))
+}
+
+fn retry(txn: &mut Txn<'_>, ids: &[String], at_ms: u64) -> Result<CommandResult, StorageError> {
+    let mut changed = 0u32;
+    for id in ids {
+        let Some(meta) = get_meta(txn, id)? else {
+            continue;
+        };
+        for rcpt in 0..meta.recipients.len() as u32 {
+            let Some(mut item) = get_work(txn, id, rcpt)? else {
+                continue;
+            };
+            if item.lease.is_some() || item.next_at_ms <= at_ms {
+                continue;
+            }
+            let old_due = item.due_ms();
+            item.next_at_ms = at_ms;
+            put_work(txn, id, rcpt, old_due, &item)?;
+            changed += 1;
+        }
+    }
+    Ok(CommandResult::Count(changed))
+}
+
+fn delete_queued(
+    txn: &mut Txn<'_>,
+    id: &str,
+    at_ms: u64,
+    by: &str,
+) -> Result<CommandResult, StorageError> {
+    let Some(mut meta) = get_meta(txn, id)? else {
+        return Ok(CommandResult::Count(0));
+    };
+    let mut changed = 0u32;
+    for rcpt in 0..meta.recipients.len() as u32 {
+        let Some(item) = get_work(txn, id, rcpt)? else {
+            continue;
+        };
+        let mut rec = record(&meta, rcpt, at_ms, "failed");
+        rec.reason = "deleted".into();
+        rec.detail = format!("deleted from the queue by {by}");
+        finalise(
+            txn,
+            &mut meta,
+            rcpt,
+            &item,
+            RecipientStatus::Failed,
+            rec,
+            None,
+        )?;
+        changed += 1;
+    }
+    if changed > 0 {
+        txn.put(CF_QUEUE, keys::message_key(id), enc(&meta)?);
+    }
+    Ok(CommandResult::Count(changed))
 }
 
 impl StateMachineStore {

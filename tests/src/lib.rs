@@ -115,6 +115,8 @@ pub struct NodeOpts {
     pub write_timeout_ms: u64,
     /// Extra `[smtp]` keys, one per line.
     pub smtp_extra: String,
+    /// `[delivery]` keys, one per line; empty: delivery disabled (tests of acceptance only).
+    pub delivery: String,
 }
 
 impl Default for NodeOpts {
@@ -124,6 +126,7 @@ impl Default for NodeOpts {
             keep_logs: 1000,
             write_timeout_ms: 3000,
             smtp_extra: String::new(),
+            delivery: String::new(),
         }
     }
 }
@@ -173,12 +176,18 @@ impl Node {
              [[smtp.listener]]\naddr = {submission:?}\nmode = \"submission\"\ntls = \"starttls\"\n\
              [[smtp.listener]]\naddr = {smtp_proxy:?}\nmode = \"relay\"\ntls = \"starttls\"\nproxy_protocol = true\n\
              [[smtp.listener]]\naddr = {smtps:?}\nmode = \"relay\"\ntls = \"implicit\"\n\n\
+             [delivery]\n{delivery}\n\n\
              [log]\nlevel = \"info\"\n",
             data = dir.join("data"),
             wt = opts.write_timeout_ms,
             se = opts.snapshot_every,
             kl = opts.keep_logs,
             extra = opts.smtp_extra,
+            delivery = if opts.delivery.is_empty() {
+                "enabled = false"
+            } else {
+                opts.delivery.as_str()
+            },
         );
         std::fs::write(&config, text).unwrap();
         Node {
@@ -470,4 +479,105 @@ pub fn delivery_log(node: &str) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("log line is JSON"))
         .collect()
+}
+
+/// Delivery settings for fast tests: short timeouts and leases, one-second retries. Lines of
+/// `extra` (`key = value`) replace the defaults of the same key.
+pub fn fast_delivery(extra: &str) -> String {
+    let defaults = [
+        ("enabled", "true"),
+        ("poll_ms", "50"),
+        ("lease_secs", "20"),
+        ("connect_timeout_secs", "2"),
+        ("command_timeout_secs", "2"),
+        ("data_timeout_secs", "5"),
+        ("retry_schedule_secs", "[1]"),
+        ("dns_servers", "[\"127.0.0.1:9\"]"),
+    ];
+    let key = |l: &str| l.split('=').next().unwrap_or("").trim().to_string();
+    let overridden: Vec<String> = extra.lines().map(key).collect();
+    let mut out: Vec<String> = defaults
+        .iter()
+        .filter(|(k, _)| !overridden.iter().any(|o| o == k))
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    out.extend(
+        extra
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from),
+    );
+    out.join("\n")
+}
+
+/// Debian's python3, which sees the apt-installed modules (aiosmtpd, dkim) even when a pyenv
+/// python3 comes first on PATH.
+pub fn debian_python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// The scripted MX (`tests/peers/scripted_mx.py`, on Debian's python3-aiosmtpd): answers by
+/// recipient local part (`perm` 550, `tempN` 451 N times, `slow` waits 3 s, else 250) and
+/// stores every accepted message (fsync'd) plus a JSON line per message in `log.jsonl`.
+pub struct Mx {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Mx {
+    pub fn start() -> Mx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/scripted_mx.py");
+        let mut child = Command::new(debian_python())
+            .arg(&script)
+            .args(["--port", &port.to_string(), "--out"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(
+            line.starts_with("READY"),
+            "scripted MX did not start (apt-get install python3-aiosmtpd): {line:?}"
+        );
+        Mx { port, dir, child }
+    }
+
+    /// One JSON object per accepted message.
+    pub fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("log.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Raw bytes of every accepted message.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+}
+
+impl Drop for Mx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

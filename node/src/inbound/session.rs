@@ -671,6 +671,7 @@ impl Session {
             },
             &facts,
         );
+        let body = crate::signing::sign(self.inb.cluster.reader(), body);
         let msg = NewMessage {
             id: id.clone(),
             received_ms,

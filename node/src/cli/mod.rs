@@ -9,6 +9,9 @@ use hato_cluster::handle::remote;
 use hato_cluster::{AdminRequest, ReadRequest, ReadResponse};
 use hato_storage::{Command, NodeInfo};
 
+mod delivery;
+pub use delivery::{domain, queue, route, DomainCmd, QueueCmd, RouteCmd};
+
 #[derive(Args, Debug, Clone)]
 pub struct Target {
     /// Internode address of any node of the cluster.
@@ -19,14 +22,14 @@ pub struct Target {
         default_value = "127.0.0.1:9400",
         global = true
     )]
-    node: String,
+    pub(crate) node: String,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 10, global = true)]
     timeout: u64,
 }
 
 impl Target {
-    fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout)
     }
 }
@@ -143,12 +146,12 @@ pub enum BlocksCmd {
     },
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -381,7 +384,7 @@ pub struct LogArgs {
     limit: u32,
 }
 
-async fn list_prefix(t: &Target, prefix: &str) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) async fn list_prefix(t: &Target, prefix: &str) -> anyhow::Result<Vec<(String, String)>> {
     match remote::read(
         &t.node,
         ReadRequest::SettingsWithPrefix {

@@ -1,0 +1,322 @@
+//! The delivery state machine (claim / complete / retry / delete) on a real RocksDB, applied
+//! the way Raft applies it: in runs of entries, whose boundaries must not change the result.
+
+use hato_storage::command::{
+    Claim, Complete, NewMessage, Outcome, OutcomeKind, RecipientStatus, WorkItem,
+};
+use hato_storage::types::{Entry, LogId};
+use hato_storage::{Command, CommandResult, StateMachineStore};
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, EntryPayload};
+
+struct Sm {
+    sm: StateMachineStore,
+    index: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Sm {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, sm) = hato_storage::open(dir.path()).unwrap();
+        Sm {
+            sm,
+            index: 0,
+            _dir: dir,
+        }
+    }
+
+    async fn apply_all(&mut self, cmds: Vec<Command>) -> Vec<CommandResult> {
+        let entries: Vec<Entry> = cmds
+            .into_iter()
+            .map(|c| {
+                self.index += 1;
+                Entry {
+                    log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
+                    payload: EntryPayload::Normal(c),
+                }
+            })
+            .collect();
+        self.sm.apply(entries).await.unwrap()
+    }
+
+    async fn apply(&mut self, cmd: Command) -> CommandResult {
+        self.apply_all(vec![cmd]).await.remove(0)
+    }
+
+    fn work(&self, id: &str) -> Vec<(u32, WorkItem)> {
+        self.sm.reader().work_items(id).unwrap()
+    }
+}
+
+fn message(id: &str, rcpts: &[&str], at: u64) -> Command {
+    Command::Enqueue(Box::new(NewMessage {
+        id: id.into(),
+        received_ms: at,
+        via: "smtp".into(),
+        source_ip: "192.0.2.1".into(),
+        auth_user: None,
+        api_data: Some("tag".into()),
+        mail_from: "app@example.com".into(),
+        recipients: rcpts.iter().map(|r| r.to_string()).collect(),
+        subject: "hi".into(),
+        message_id: Some("<m@example.com>".into()),
+        body: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+    }))
+}
+
+fn claim(node: u64, at_ms: u64, items: &[(&str, u32)]) -> Command {
+    Command::Claim(Box::new(Claim {
+        node,
+        at_ms,
+        lease_ms: 1000,
+        items: items.iter().map(|(i, r)| (i.to_string(), *r)).collect(),
+    }))
+}
+
+fn outcome(id: &str, rcpt: u32, at_ms: u64, kind: OutcomeKind) -> Outcome {
+    Outcome {
+        id: id.into(),
+        rcpt,
+        at_ms,
+        kind,
+        remote: "mx.example[127.0.0.1]:25".into(),
+        reply: "250 2.0.0 Ok".into(),
+        egress_ip: "127.0.0.1".into(),
+        return_path: "b+x@bounce.example".into(),
+    }
+}
+
+fn complete(node: u64, outcomes: Vec<Outcome>) -> Command {
+    Command::Complete(Box::new(Complete { node, outcomes }))
+}
+
+#[tokio::test]
+async fn a_recipient_is_leased_to_one_node_until_the_lease_expires() {
+    let mut s = Sm::new();
+    s.apply(message("m1", &["a@x.example", "b@y.example"], 100))
+        .await;
+    let r = s.sm.reader();
+    assert_eq!(r.pending_count().unwrap(), 2);
+    assert_eq!(
+        r.due(99, 10).unwrap().len(),
+        0,
+        "nothing due before acceptance"
+    );
+    assert_eq!(r.due(100, 10).unwrap().len(), 2);
+
+    // Node 1 takes both; node 2 asking at the same time gets nothing.
+    let got = s.apply(claim(1, 200, &[("m1", 0), ("m1", 1)])).await;
+    assert_eq!(got, CommandResult::Claimed(vec![true, true]));
+    let got = s.apply(claim(2, 300, &[("m1", 0), ("m1", 1)])).await;
+    assert_eq!(got, CommandResult::Claimed(vec![false, false]));
+    assert!(
+        r.due(1199, 10).unwrap().is_empty(),
+        "leased items are not due"
+    );
+
+    // Node 1 dies; at 1200 its lease has run out and node 2 takes over.
+    assert_eq!(r.due(1200, 10).unwrap().len(), 2);
+    let got = s.apply(claim(2, 1200, &[("m1", 0)])).await;
+    assert_eq!(got, CommandResult::Claimed(vec![true]));
+    // Node 1 comes back and reports a late deferral: the new holder owns the schedule.
+    s.apply(complete(
+        1,
+        vec![outcome(
+            "m1",
+            0,
+            1300,
+            OutcomeKind::Deferred { next_at_ms: 9000 },
+        )],
+    ))
+    .await;
+    let w = s.work("m1");
+    assert_eq!(w[0].1.lease.as_ref().unwrap().node, 2);
+    assert_eq!(w[0].1.attempts, 0);
+}
+
+#[tokio::test]
+async fn outcomes_finalise_defer_and_count() {
+    let mut s = Sm::new();
+    s.apply(message("m1", &["ok@x", "later@x", "bad@x"], 100))
+        .await;
+    s.apply(claim(1, 100, &[("m1", 0), ("m1", 1), ("m1", 2)]))
+        .await;
+    let got = s
+        .apply(complete(
+            1,
+            vec![
+                outcome("m1", 0, 150, OutcomeKind::Succeeded),
+                outcome("m1", 1, 150, OutcomeKind::Deferred { next_at_ms: 5000 }),
+                outcome(
+                    "m1",
+                    2,
+                    150,
+                    OutcomeKind::Failed {
+                        reason: "userunknown".into(),
+                        code: 2,
+                    },
+                ),
+            ],
+        ))
+        .await;
+    assert_eq!(got, CommandResult::Count(3));
+    let r = s.sm.reader();
+    let meta = r.message("m1").unwrap().unwrap();
+    let st: Vec<_> = meta.recipients.iter().map(|r| r.status).collect();
+    assert_eq!(
+        st,
+        vec![
+            RecipientStatus::Succeeded,
+            RecipientStatus::Queued,
+            RecipientStatus::Failed
+        ]
+    );
+    assert_eq!(r.pending_count().unwrap(), 1);
+    let w = s.work("m1");
+    assert_eq!(w.len(), 1);
+    assert_eq!((w[0].0, w[0].1.attempts, w[0].1.next_at_ms), (1, 1, 5000));
+    assert!(w[0].1.lease.is_none());
+    assert!(r.due(4999, 10).unwrap().is_empty());
+    assert_eq!(r.due(5000, 10).unwrap().len(), 1);
+
+    let log = r.deliveries(0, 100).unwrap();
+    let statuses: Vec<_> = log
+        .iter()
+        .map(|d| (d.recipient.as_str(), d.status.as_str()))
+        .collect();
+    for want in [
+        ("ok@x", "queued"),
+        ("ok@x", "succeeded"),
+        ("later@x", "deferred"),
+        ("bad@x", "failed"),
+    ] {
+        assert!(statuses.contains(&want), "{want:?} in {statuses:?}");
+    }
+    let failed = log.iter().find(|d| d.status == "failed").unwrap();
+    assert_eq!(failed.reason, "userunknown");
+    assert_eq!(failed.remote, "mx.example[127.0.0.1]:25");
+    let bounces = r.bounces(0, 10).unwrap();
+    assert_eq!(bounces.len(), 1);
+    assert_eq!(
+        (bounces[0].recipient.as_str(), bounces[0].code),
+        ("bad@x", 2)
+    );
+    let day = 0;
+    assert_eq!(r.stat(day, "succeeded").unwrap(), 1);
+    assert_eq!(r.stat(day, "failed").unwrap(), 1);
+    assert_eq!(r.stat(day, "deferred").unwrap(), 1);
+
+    // A late duplicate success (after the recipient was finished) changes nothing but the
+    // duplicate counter.
+    s.apply(complete(
+        2,
+        vec![outcome("m1", 0, 160, OutcomeKind::Succeeded)],
+    ))
+    .await;
+    assert_eq!(r.stat(day, "duplicate").unwrap(), 1);
+    assert_eq!(r.stat(day, "succeeded").unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_block_while_queued_stops_the_next_attempt() {
+    let mut s = Sm::new();
+    s.apply(message("m1", &["a@x"], 100)).await;
+    s.apply(Command::Block {
+        address: "A@X".into(),
+        reason: "manual".into(),
+        at_ms: 110,
+    })
+    .await;
+    let got = s.apply(claim(1, 120, &[("m1", 0)])).await;
+    assert_eq!(got, CommandResult::Claimed(vec![false]));
+    let r = s.sm.reader();
+    assert_eq!(r.pending_count().unwrap(), 0);
+    assert!(r.due(u64::MAX, 10).unwrap().is_empty());
+    assert_eq!(
+        r.message("m1").unwrap().unwrap().recipients[0].status,
+        RecipientStatus::Blocked
+    );
+}
+
+#[tokio::test]
+async fn retry_and_delete_from_the_queue() {
+    let mut s = Sm::new();
+    s.apply(message("m1", &["a@x", "b@x"], 100)).await;
+    s.apply(claim(1, 100, &[("m1", 0), ("m1", 1)])).await;
+    s.apply(complete(
+        1,
+        vec![
+            outcome("m1", 0, 150, OutcomeKind::Deferred { next_at_ms: 9000 }),
+            outcome("m1", 1, 150, OutcomeKind::Deferred { next_at_ms: 9000 }),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        s.apply(Command::Retry {
+            ids: vec!["m1".into(), "missing".into()],
+            at_ms: 200
+        })
+        .await,
+        CommandResult::Count(2)
+    );
+    let r = s.sm.reader();
+    assert_eq!(r.due(200, 10).unwrap().len(), 2);
+    assert_eq!(
+        s.apply(Command::DeleteQueued {
+            id: "m1".into(),
+            at_ms: 300,
+            by: "admin".into()
+        })
+        .await,
+        CommandResult::Count(2)
+    );
+    assert_eq!(r.pending_count().unwrap(), 0);
+    assert!(r.due(u64::MAX, 10).unwrap().is_empty());
+    assert!(r
+        .deliveries(0, 100)
+        .unwrap()
+        .iter()
+        .any(|d| d.status == "failed" && d.reason == "deleted"));
+}
+
+/// Raft may hand the same entries to apply in different runs on different nodes; the state
+/// must not depend on where the runs are cut.
+#[tokio::test]
+async fn batch_boundaries_do_not_change_the_outcome() {
+    let cmds = vec![
+        message("m1", &["a@x", "b@x"], 100),
+        claim(1, 100, &[("m1", 0), ("m1", 1)]),
+        complete(
+            1,
+            vec![
+                outcome("m1", 0, 120, OutcomeKind::Succeeded),
+                outcome("m1", 1, 120, OutcomeKind::Deferred { next_at_ms: 500 }),
+            ],
+        ),
+        claim(2, 600, &[("m1", 1)]),
+        Command::Block {
+            address: "b@x".into(),
+            reason: "r".into(),
+            at_ms: 610,
+        },
+        complete(2, vec![outcome("m1", 1, 620, OutcomeKind::Release)]),
+        claim(2, 630, &[("m1", 1)]),
+    ];
+    let mut one = Sm::new();
+    let r1 = one.apply_all(cmds.clone()).await;
+    let mut many = Sm::new();
+    let mut rn = Vec::new();
+    for c in cmds {
+        rn.push(many.apply(c).await);
+    }
+    assert_eq!(r1, rn);
+    let (a, b) = (one.sm.reader(), many.sm.reader());
+    assert_eq!(a.message("m1").unwrap(), b.message("m1").unwrap());
+    assert_eq!(a.deliveries(0, 100).unwrap(), b.deliveries(0, 100).unwrap());
+    assert_eq!(a.queue_stats().unwrap(), b.queue_stats().unwrap());
+    assert_eq!(
+        a.message("m1").unwrap().unwrap().recipients[1].status,
+        RecipientStatus::Blocked
+    );
+}
