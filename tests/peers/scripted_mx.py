@@ -1,102 +1,138 @@
 #!/usr/bin/python3
-"""A scriptable MX for Hato's end-to-end tests (Debian python3-aiosmtpd).
+"""Scriptable MX for Hato's end-to-end tests (Debian package: python3-aiosmtpd).
 
-Answers by the recipient's local part:
-  contains "perm"  -> 550 5.1.1 at RCPT (user unknown)
-  "tempN"          -> 451 4.3.0 at RCPT for the first N attempts to that address, then 250
-  contains "slow"  -> waits 3 s before answering the end of DATA
-  anything else    -> 250
-Every accepted message is written (fsync'd) to OUT/<ns>-<n>.eml, and a JSON line
-{"mail_from", "rcpt_tos", "size", "tls", "message_id"} is appended (fsync'd) to OUT/log.jsonl
-before the 250 is sent. Prints "READY <port>" once listening; exits on SIGTERM.
+Usage: scripted_mx.py --port N --out DIR [--host 127.0.0.1]
+                      [--tls-cert F --tls-key F] [--no-pipelining]
+
+--port 0 picks a free port; "READY <port>" is printed (flushed) once listening.
+With a certificate the server offers STARTTLS. PIPELINING is advertised unless
+--no-pipelining. Behaviour per RCPT address local part:
+  contains "perm"     -> 550 5.1.1 user unknown
+  "tempN" (e.g. temp2) -> 451 4.3.0 for the first N attempts of that address
+                          (counted across connections, in memory), then 250
+  contains "slow"     -> the reply to the end of DATA comes after 3 s
+  otherwise           -> 250
+Each accepted message is written, fsync'd, to DIR/<unix-ns>-<counter>.eml and
+described by one JSON line appended to DIR/log.jsonl. SIGTERM/SIGINT stop the
+server and exit 0.
 """
 import argparse
 import asyncio
+import collections
 import email.parser
+import email.policy
+import itertools
 import json
 import os
 import re
 import signal
 import ssl
-import threading
+import sys
 import time
 
-from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
-attempts = {}
-lock = threading.Lock()
-counter = [0]
+TEMP = re.compile(r"temp(\d+)")
+
+
+def local_part(address):
+    return address.rsplit("@", 1)[0].lower()
+
+
+def write_synced(path, data, mode):
+    """Write (or append) bytes and fsync before returning."""
+    with open(path, mode) as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class Handler:
-    def __init__(self, out):
-        self.out = out
+    def __init__(self, out_dir, pipelining):
+        self.out_dir = out_dir
+        self.pipelining = pipelining
+        self.attempts = collections.Counter()  # RCPT attempts per address
+        self.counter = itertools.count(1)      # file name uniqueness
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # the 5-argument hook must do this itself
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        local = address.split("@")[0].lower()
+        local = local_part(address)
+        self.attempts[address] += 1
         if "perm" in local:
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
-        m = re.search(r"temp(\d+)", local)
-        if m:
-            with lock:
-                n = attempts.get(address, 0) + 1
-                attempts[address] = n
-            if n <= int(m.group(1)):
-                return "451 4.3.0 <%s>: temporarily deferred, try again later" % address
+            return "550 5.1.1 user unknown"
+        temp = TEMP.search(local)
+        if temp and self.attempts[address] <= int(temp.group(1)):
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if any("slow" in r.split("@")[0].lower() for r in envelope.rcpt_tos):
+        if any("slow" in local_part(r) for r in envelope.rcpt_tos):
             await asyncio.sleep(3)
-        data = envelope.original_content or envelope.content
-        headers = email.parser.BytesHeaderParser().parsebytes(data)
-        with lock:
-            counter[0] += 1
-            name = "%d-%06d.eml" % (time.time_ns(), counter[0])
-            path = os.path.join(self.out, name)
-            with open(path, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            rec = {
-                "file": name,
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos),
-                "size": len(data),
-                "tls": session.ssl is not None,
-                "message_id": headers.get("Message-ID"),
-            }
-            with open(os.path.join(self.out, "log.jsonl"), "a") as f:
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        return "250 2.0.0 Ok: stored as %s" % name
+        raw = envelope.original_content  # bytes, CRLF, dot-stuffing undone
+        name = f"{time.time_ns()}-{next(self.counter)}.eml"
+        write_synced(os.path.join(self.out_dir, name), raw, "wb")
+        headers = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
+            raw, headersonly=True)
+        entry = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "size": len(raw),
+            "tls": session.ssl is not None,
+            "x_hato_id": header(headers, "X-Hato-Id"),
+            "message_id": header(headers, "Message-ID"),
+            "file": name,
+        }
+        line = json.dumps(entry) + "\n"
+        write_synced(os.path.join(self.out_dir, "log.jsonl"), line.encode(), "ab")
+        return "250 2.0.0 queued as " + name
 
 
-def main():
-    p = argparse.ArgumentParser()
+def header(headers, name):
+    value = headers.get(name)
+    return None if value is None else str(value).strip()
+
+
+async def main():
+    p = argparse.ArgumentParser(description="scriptable MX for tests")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--out", required=True)
+    p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
-    a = p.parse_args()
-    kwargs = {}
-    if a.tls_cert:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(a.tls_cert, a.tls_key)
-        kwargs["tls_context"] = ctx
-    c = Controller(Handler(a.out), hostname=a.host, port=a.port,
-                   server_hostname="mx.test", **kwargs)
-    c.start()
-    print("READY %d" % a.port, flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    done.wait()
-    c.stop()
+    p.add_argument("--no-pipelining", action="store_true")
+    args = p.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    os.makedirs(args.out, exist_ok=True)
+
+    tls_context = None
+    if args.tls_cert:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+
+    handler = Handler(args.out, not args.no_pipelining)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="mx.test", tls_context=tls_context,
+                     decode_data=False),
+        host=args.host, port=args.port)
+    port = server.sockets[0].getsockname()[1]
+    print(f"READY {port}", flush=True)
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())
+    sys.exit(0)

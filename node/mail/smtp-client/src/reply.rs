@@ -1,253 +1,286 @@
-//! SMTP reply and EHLO parsing (pure).
+//! SMTP replies: the [`Reply`] type and an incremental parser without I/O.
 
-/// One (possibly multi-line) SMTP reply.
+use std::fmt;
+
+/// Most bytes one reply may take, line ends included.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+/// Most lines one reply may take.
+const MAX_REPLY_LINES: usize = 100;
+
+/// A server reply (RFC 5321 §4.2), possibly spread over several lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The three-digit reply code, 200 to 599.
     pub code: u16,
-    /// Enhanced status code (RFC 3463) from the start of the text, e.g. `"5.1.1"`.
+    /// The enhanced status code (RFC 3463), e.g. `"5.1.1"`, when the first
+    /// line's text starts with one whose class matches the reply code.
     pub enhanced: Option<String>,
-    /// The text of all lines joined with `"\n"`, without codes.
+    /// The text of all lines joined with `"\n"`, without the reply codes and
+    /// without the enhanced code where a line starts with it.
     pub text: String,
 }
 
 impl Reply {
-    pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
-    pub fn is_transient(&self) -> bool {
-        (400..500).contains(&self.code)
-    }
-    pub fn is_permanent(&self) -> bool {
-        self.code >= 500
-    }
-    /// The reply as one line: `550 5.1.1 user unknown`.
-    pub fn to_line(&self) -> String {
-        let text = self.text.replace('\n', " ");
-        match &self.enhanced {
-            Some(e) => format!("{} {e} {text}", self.code),
-            None => format!("{} {text}", self.code),
-        }
-    }
-
-    /// A reply made up locally (for refusals decided before sending).
-    pub fn local(code: u16, enhanced: &str, text: &str) -> Reply {
+    /// A reply made up by this client, never sent by a server (used for
+    /// per-recipient refusals decided before anything is sent).
+    pub(crate) fn synthetic(code: u16, enhanced: &str, text: impl Into<String>) -> Reply {
         Reply {
             code,
-            enhanced: Some(enhanced.into()),
+            enhanced: Some(enhanced.to_owned()),
             text: text.into(),
         }
     }
+
+    /// 2xx (positive completion) or 3xx (positive intermediate, e.g. 354).
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+
+    /// 4xx: transient negative, the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// 5xx: permanent negative, the same request will fail again.
+    pub fn is_permanent(&self) -> bool {
+        (500..600).contains(&self.code)
+    }
+
+    /// The reply on one line, e.g. `"550 5.1.1 user unknown"`; the lines of a
+    /// multi-line text are joined with spaces.
+    pub fn to_line(&self) -> String {
+        let mut line = self.code.to_string();
+        if let Some(enhanced) = &self.enhanced {
+            line.push(' ');
+            line.push_str(enhanced);
+        }
+        if !self.text.is_empty() {
+            line.push(' ');
+            line.push_str(&self.text.replace('\n', " "));
+        }
+        line
+    }
 }
 
-/// Largest reply accepted.
-pub const MAX_REPLY_BYTES: usize = 64 * 1024;
-pub const MAX_REPLY_LINES: usize = 100;
-
-/// Outcome of [`parse_reply`].
-#[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
-    /// A complete reply and the number of bytes it used.
-    Done(Reply, usize),
-    /// More bytes needed.
-    Incomplete,
-    /// Not an SMTP reply.
-    Invalid(String),
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_line())
+    }
 }
 
-/// Parse one reply from the start of `buf` (lines end in CRLF or a bare LF).
-pub fn parse_reply(buf: &[u8]) -> Parsed {
+/// Parses the first complete reply at the start of `buf`.
+///
+/// Returns `Ok(Some((reply, consumed)))` once its last line (`"250 ..."`) is
+/// in `buf`, `Ok(None)` when more bytes are needed, and `Err(detail)` when the
+/// bytes are not an SMTP reply or it exceeds 64 KiB or 100 lines. Lines end
+/// with CRLF or a bare LF.
+pub(crate) fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
     let mut pos = 0;
-    let mut code: Option<u16> = None;
+    let mut code = None;
     let mut lines: Vec<String> = Vec::new();
     loop {
         let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') else {
             if buf.len() > MAX_REPLY_BYTES {
-                return Parsed::Invalid("reply too long".into());
+                return Err(format!("reply longer than {MAX_REPLY_BYTES} bytes"));
             }
-            return Parsed::Incomplete;
+            return Ok(None);
         };
-        let raw = &buf[pos..pos + nl];
-        let line = String::from_utf8_lossy(raw.strip_suffix(b"\r").unwrap_or(raw)).into_owned();
-        pos += nl + 1;
-        if line.len() < 3 || !line.as_bytes()[..3].iter().all(u8::is_ascii_digit) {
-            return Parsed::Invalid(format!("not a reply line: {line:?}"));
+        let end = pos + nl + 1;
+        if end > MAX_REPLY_BYTES {
+            return Err(format!("reply longer than {MAX_REPLY_BYTES} bytes"));
         }
-        let c: u16 = line[..3].parse().expect("three digits");
-        if !(200..600).contains(&c) || code.is_some_and(|p| p != c) {
-            return Parsed::Invalid(format!("bad reply code in {line:?}"));
+        if lines.len() == MAX_REPLY_LINES {
+            return Err(format!("reply longer than {MAX_REPLY_LINES} lines"));
         }
-        code = Some(c);
-        let sep = line.as_bytes().get(3).copied();
-        let text = line.get(4..).unwrap_or("").to_string();
+        let line = &buf[pos..pos + nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (line_code, last, text) = parse_line(line)?;
+        if *code.get_or_insert(line_code) != line_code {
+            return Err(format!(
+                "reply code changed within a reply: {}",
+                shown(line)
+            ));
+        }
         lines.push(text);
-        match sep {
-            None | Some(b' ') => break,
-            Some(b'-') => {}
-            Some(_) => return Parsed::Invalid(format!("bad separator in {line:?}")),
-        }
-        if lines.len() > MAX_REPLY_LINES || pos > MAX_REPLY_BYTES {
-            return Parsed::Invalid("reply too long".into());
+        pos = end;
+        if last {
+            return Ok(Some((build(line_code, lines), pos)));
         }
     }
-    let code = code.expect("at least one line");
-    // The enhanced code appears at the start of each line; take it from the first.
-    let enhanced =
-        enhanced_status(&lines[0]).filter(|e| e.starts_with(char::from(b'0' + (code / 100) as u8)));
+}
+
+/// Splits one line (without its line end) into code, "is last", and text.
+fn parse_line(line: &[u8]) -> Result<(u16, bool, String), String> {
+    let bad = || format!("not an SMTP reply line: {}", shown(line));
+    let digits = line.get(..3).ok_or_else(bad)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    let code = digits
+        .iter()
+        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    if !(200..600).contains(&code) {
+        return Err(bad());
+    }
+    let last = match line.get(3) {
+        None | Some(b' ') => true,
+        Some(b'-') => false,
+        Some(_) => return Err(bad()),
+    };
+    let text = String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned();
+    Ok((code, last, text))
+}
+
+/// Builds the reply: takes the enhanced code from the first line and strips
+/// it from every line that repeats it.
+fn build(code: u16, lines: Vec<String>) -> Reply {
+    let class = (code / 100) as u8 + b'0';
+    let enhanced = lines
+        .first()
+        .and_then(|first| enhanced_prefix(first))
+        .filter(|e| e.as_bytes()[0] == class)
+        .map(str::to_owned);
     let text = lines
         .iter()
-        .map(|l| match &enhanced {
-            Some(e) => l
-                .strip_prefix(e.as_str())
-                .unwrap_or(l)
-                .trim_start()
-                .to_string(),
-            None => l.clone(),
+        .map(|line| match &enhanced {
+            Some(e) if enhanced_prefix(line) == Some(e.as_str()) => {
+                line[e.len()..].trim_start_matches(' ')
+            }
+            _ => line.as_str(),
         })
         .collect::<Vec<_>>()
         .join("\n");
-    Parsed::Done(
-        Reply {
-            code,
-            enhanced,
-            text,
-        },
-        pos,
-    )
+    Reply {
+        code,
+        enhanced,
+        text,
+    }
 }
 
-/// `class.subject.detail` at the start of `text` (class 2, 4 or 5).
-fn enhanced_status(text: &str) -> Option<String> {
-    let word = text.split_whitespace().next()?;
-    let parts: Vec<&str> = word.split('.').collect();
-    if parts.len() != 3
-        || !matches!(parts[0], "2" | "4" | "5")
-        || parts[1..]
-            .iter()
-            .any(|p| p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    Some(word.to_string())
+/// The RFC 3463 code (`class.subject.detail`, class 2, 4 or 5, subject and
+/// detail of 1 to 3 digits) at the start of `text`, followed by a space or
+/// the end.
+fn enhanced_prefix(text: &str) -> Option<&str> {
+    let end = text.find(' ').unwrap_or(text.len());
+    let candidate = &text[..end];
+    let mut parts = candidate.split('.');
+    let class = parts.next()?;
+    let subject = parts.next()?;
+    let detail = parts.next()?;
+    let number = |s: &str| (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let ok = matches!(class, "2" | "4" | "5")
+        && number(subject)
+        && number(detail)
+        && parts.next().is_none();
+    ok.then_some(candidate)
 }
 
-/// What an EHLO reply advertises.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Capabilities {
-    pub starttls: bool,
-    pub pipelining: bool,
-    pub eight_bit: bool,
-    pub smtputf8: bool,
-    /// `SIZE n` (0 = no limit given).
-    pub size: Option<u64>,
-}
-
-/// Parse the lines after the first of an EHLO reply.
-pub fn capabilities(ehlo: &Reply) -> Capabilities {
-    let mut c = Capabilities::default();
-    for line in ehlo.text.lines().skip(1) {
-        let mut words = line.split_whitespace();
-        let kw = words.next().unwrap_or("").to_ascii_uppercase();
-        match kw.as_str() {
-            "STARTTLS" => c.starttls = true,
-            "PIPELINING" => c.pipelining = true,
-            "8BITMIME" => c.eight_bit = true,
-            "SMTPUTF8" => c.smtputf8 = true,
-            "SIZE" => c.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
-            _ => {}
-        }
-    }
-    c
-}
-
-/// Dot-stuff `msg` for DATA and append the terminator; the message is normalised to end
-/// with CRLF. Lines are expected to end in CRLF already (the queue stores them so).
-pub fn dot_stuff(msg: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(msg.len() + msg.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &b in msg {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        if out.ends_with(b"\n") {
-            out.pop();
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
+/// A line for an error message, shortened and made printable.
+fn shown(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&line[..line.len().min(80)]);
+    format!("{:?}", text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn done(s: &str) -> (Reply, usize) {
-        match parse_reply(s.as_bytes()) {
-            Parsed::Done(r, n) => (r, n),
-            other => panic!("{other:?}"),
+    fn one(input: &str) -> Reply {
+        let (reply, used) = parse_reply(input.as_bytes()).unwrap().unwrap();
+        assert_eq!(used, input.len(), "whole input consumed");
+        reply
+    }
+
+    #[test]
+    fn single_line_with_enhanced_code() {
+        let r = one("550 5.1.1 user unknown\r\n");
+        assert_eq!(r.code, 550);
+        assert_eq!(r.enhanced.as_deref(), Some("5.1.1"));
+        assert_eq!(r.text, "user unknown");
+        assert_eq!(r.to_line(), "550 5.1.1 user unknown");
+        assert!(r.is_permanent() && !r.is_transient() && !r.is_positive());
+    }
+
+    #[test]
+    fn multi_line_strips_repeated_enhanced_code() {
+        let r = one("451-4.3.0 first\r\n451-4.3.0 second\r\n451 4.3.0 third\r\n");
+        assert_eq!(r.code, 451);
+        assert_eq!(r.enhanced.as_deref(), Some("4.3.0"));
+        assert_eq!(r.text, "first\nsecond\nthird");
+        assert_eq!(r.to_line(), "451 4.3.0 first second third");
+        assert!(r.is_transient());
+    }
+
+    #[test]
+    fn no_enhanced_code() {
+        let r = one("220 mx.test ESMTP ready\r\n");
+        assert_eq!(r.enhanced, None);
+        assert_eq!(r.text, "mx.test ESMTP ready");
+        let r = one("354 End data with <CR><LF>.<CR><LF>\r\n");
+        assert!(r.is_positive());
+        assert_eq!(r.enhanced, None);
+        // Class must match the reply code; "3.0.0" is no enhanced code.
+        assert_eq!(one("250 5.0.0 odd\r\n").enhanced, None);
+        assert_eq!(one("250 2.0.0.1 odd\r\n").enhanced, None);
+        assert_eq!(one("250 2.1234.0 odd\r\n").enhanced, None);
+        assert_eq!(one("250 8BITMIME\r\n").enhanced, None);
+    }
+
+    #[test]
+    fn code_only_lines_and_bare_lf() {
+        let r = one("250\n");
+        assert_eq!(
+            (r.code, r.text.as_str(), r.enhanced.clone()),
+            (250, "", None)
+        );
+        assert_eq!(r.to_line(), "250");
+        let r = one("250-a\n250 b\n");
+        assert_eq!(r.text, "a\nb");
+    }
+
+    #[test]
+    fn incomplete_needs_more() {
+        assert_eq!(parse_reply(b""), Ok(None));
+        assert_eq!(parse_reply(b"250-first\r\n250 la"), Ok(None));
+        assert_eq!(parse_reply(b"250-first\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn pipelined_replies_parse_one_at_a_time() {
+        let buf = b"250 2.1.0 ok\r\n550 5.1.1 no\r\n";
+        let (first, used) = parse_reply(buf).unwrap().unwrap();
+        assert_eq!(first.code, 250);
+        let (second, used2) = parse_reply(&buf[used..]).unwrap().unwrap();
+        assert_eq!(second.code, 550);
+        assert_eq!(used + used2, buf.len());
+    }
+
+    #[test]
+    fn malformed_replies_are_errors() {
+        for bad in [
+            "hello\r\n",
+            "25\r\n",
+            "2500 x\r\n",
+            "abc def\r\n",
+            "150 too low\r\n",
+            "600 too high\r\n",
+            "250-a\r\n251 b\r\n",
+        ] {
+            assert!(parse_reply(bad.as_bytes()).is_err(), "{bad:?}");
         }
     }
 
     #[test]
-    fn single_and_multi_line_replies() {
-        let (r, n) = done("250 2.0.0 Ok: queued\r\nextra");
-        assert_eq!(
-            (r.code, r.enhanced.as_deref(), r.text.as_str()),
-            (250, Some("2.0.0"), "Ok: queued")
-        );
-        assert_eq!(n, "250 2.0.0 Ok: queued\r\n".len());
-        let (r, _) = done(
-            "550-5.1.1 The email account\r\n550-5.1.1 does not exist.\r\n550 5.1.1 Try again\r\n",
-        );
-        assert_eq!(r.code, 550);
-        assert_eq!(r.enhanced.as_deref(), Some("5.1.1"));
-        assert_eq!(r.text, "The email account\ndoes not exist.\nTry again");
-        assert_eq!(
-            r.to_line(),
-            "550 5.1.1 The email account does not exist. Try again"
-        );
-        let (r, _) = done("220\n");
-        assert_eq!((r.code, r.text.as_str(), r.enhanced), (220, "", None));
-        // An enhanced code of the wrong class is text, not a status.
-        let (r, _) = done("451 5.1.1 odd\r\n");
-        assert_eq!(r.enhanced, None);
-    }
+    fn caps_on_lines_and_bytes() {
+        let lines = "250-x\r\n".repeat(100) + "250 x\r\n";
+        assert!(parse_reply(lines.as_bytes()).unwrap_err().contains("lines"));
+        let ok = "250-x\r\n".repeat(99) + "250 x\r\n";
+        assert!(parse_reply(ok.as_bytes()).unwrap().is_some());
 
-    #[test]
-    fn incomplete_and_invalid() {
-        assert_eq!(parse_reply(b"250-a\r\n250 b"), Parsed::Incomplete);
-        assert!(matches!(parse_reply(b"hello\r\n"), Parsed::Invalid(_)));
-        assert!(matches!(
-            parse_reply(b"250-a\r\n251 b\r\n"),
-            Parsed::Invalid(_)
-        ));
-        assert!(matches!(parse_reply(b"999 x\r\n"), Parsed::Invalid(_)));
-        let long = "250-x\r\n".repeat(200);
-        assert!(matches!(parse_reply(long.as_bytes()), Parsed::Invalid(_)));
-    }
-
-    #[test]
-    fn ehlo_capabilities() {
-        let (r, _) = done("250-mx.example greets you\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-starttls\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
-        let c = capabilities(&r);
-        assert!(c.starttls && c.pipelining && c.eight_bit && c.smtputf8);
-        assert_eq!(c.size, Some(10_240_000));
-        let (r, _) = done("250 mx.example\r\n");
-        assert_eq!(capabilities(&r), Capabilities::default());
-    }
-
-    #[test]
-    fn dot_stuffing() {
-        assert_eq!(
-            dot_stuff(b".a\r\nb\r\n..c\r\n"),
-            b"..a\r\nb\r\n...c\r\n.\r\n"
-        );
-        assert_eq!(dot_stuff(b"no newline"), b"no newline\r\n.\r\n");
-        assert_eq!(dot_stuff(b"x\n"), b"x\r\n.\r\n");
-        assert_eq!(dot_stuff(b"a\r\n.\r\n"), b"a\r\n..\r\n.\r\n");
+        let long = format!("250 {}\r\n", "x".repeat(70 * 1024));
+        assert!(parse_reply(long.as_bytes()).unwrap_err().contains("bytes"));
+        // Also while incomplete: the server must not make us buffer forever.
+        let partial = format!("250 {}", "x".repeat(70 * 1024));
+        assert!(parse_reply(partial.as_bytes()).is_err());
     }
 }
