@@ -409,6 +409,9 @@ impl ClusterHandle {
             ReadRequest::Bounces { from_ms, limit } => {
                 ReadResponse::Bounces(r.bounces(*from_ms, *limit as usize).map_err(e)?)
             }
+            ReadRequest::Events { from_seq, limit } => {
+                ReadResponse::Events(r.events(*from_seq, *limit as usize).map_err(e)?)
+            }
         })
     }
 

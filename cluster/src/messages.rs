@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use hato_storage::command::{BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, WorkItem};
+use hato_storage::command::{
+    BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, OutboxEvent, WorkItem,
+};
 use hato_storage::read::QueueStats;
 use hato_storage::{Command, NodeId, NodeInfo};
 use serde::{Deserialize, Serialize};
@@ -59,6 +61,11 @@ pub enum ReadRequest {
         from_ms: u64,
         limit: u32,
     },
+    /// Outbox events from sequence number `from_seq` on.
+    Events {
+        from_seq: u64,
+        limit: u32,
+    },
 }
 
 /// The answer to a [`ReadRequest`].
@@ -75,6 +82,7 @@ pub enum ReadResponse {
     WorkItems(Vec<(u32, WorkItem)>),
     QueueStats(QueueStats),
     Bounces(Vec<BounceRecord>),
+    Events(Vec<OutboxEvent>),
 }
 
 /// A read sent to another node.

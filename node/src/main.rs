@@ -52,6 +52,8 @@ enum Command {
     /// The delivery queue: list, show, retry, delete, stats.
     #[command(subcommand)]
     Queue(cli::QueueCmd),
+    /// Events in the replicated outbox (for webhook endpoints), as JSON lines.
+    Events(cli::EventsArgs),
     /// Show the delivery log.
     Log(cli::LogArgs),
     /// Show a queued message (metadata as JSON, or its bytes with --body).
@@ -69,6 +71,8 @@ enum BounceCmd {
     /// Classify a bounce mail (a file holding one raw message): one JSON object per bounced
     /// recipient, with the Sisimai reason name and the CMC bounce code.
     Classify { file: PathBuf },
+    /// Bounce records (failures, expiries, bounce mails, blocked recipients) as JSON lines.
+    List(cli::BounceListArgs),
 }
 
 #[derive(Subcommand)]
@@ -99,9 +103,11 @@ fn main() -> ExitCode {
             Command::Domain(c) => cli::domain(c).await,
             Command::Route(c) => cli::route(c).await,
             Command::Queue(c) => cli::queue(c).await,
+            Command::Events(a) => cli::events(a).await,
             Command::Log(a) => cli::log(a).await,
             Command::Message(a) => cli::message(a).await,
             Command::Bounce(BounceCmd::Classify { file }) => cli::bounce_classify(&file),
+            Command::Bounce(BounceCmd::List(a)) => cli::bounce_list(a).await,
             Command::Config(ConfigCmd::Check { file }) => {
                 let cfg = config::Config::load(&file)?;
                 println!("{file:?}: ok\n{cfg:#?}", file = file.display());

@@ -42,6 +42,112 @@ pub enum Command {
     /// Remove a message's pending recipients from the queue (operator "delete"); each is
     /// recorded as `failed` with the reason "deleted". Finished recipients are untouched.
     DeleteQueued { id: String, at_ms: u64, by: String },
+    /// A bounce mail (DSN) for a recipient we sent to, matched through its VERP return path.
+    /// A pending recipient fails; one already delivered gets a bounce record (not counted in
+    /// `failed`, as CMC does). Applying the same report twice changes nothing.
+    RecordBounce(Box<BounceReport>),
+}
+
+/// What a bounce mail said about one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceReport {
+    pub id: String,
+    pub rcpt: u32,
+    /// When the bounce arrived (proposer's clock).
+    pub at_ms: u64,
+    /// Sisimai reason name.
+    pub reason: String,
+    /// CMC bounce code.
+    pub code: u16,
+    /// Enhanced status code from the DSN, if any.
+    pub status: String,
+    /// Diagnostic text.
+    pub detail: String,
+    /// The remote MTA that reported it.
+    pub remote: String,
+}
+
+/// Auto-block policy (setting `autoblock/rules`, JSON). Failures (synchronous 5xx, expiry,
+/// bounce mails) are counted per address and reason; when a reason's count reaches its
+/// threshold the address is blocked cluster-wide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoBlockRules {
+    /// `immediate`, or `daily`: blocks take effect at the next `daily_hour_utc`:00 (CMC's
+    /// default schedule is daily at 00:00).
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    #[serde(default)]
+    pub daily_hour_utc: u8,
+    /// Unblock automatically this many days after the block takes effect (0: never).
+    #[serde(default)]
+    pub watch_days: u32,
+    /// Per reason (Sisimai name): whether it counts, and after how many occurrences.
+    #[serde(default)]
+    pub rules: std::collections::BTreeMap<String, AutoBlockRule>,
+}
+
+fn default_mode() -> String {
+    "immediate".into()
+}
+
+/// One reason's rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoBlockRule {
+    pub enabled: bool,
+    pub threshold: u32,
+}
+
+impl Default for AutoBlockRules {
+    /// Hard bounces (the address itself is bad) block at the first occurrence, immediately.
+    fn default() -> Self {
+        let hard = AutoBlockRule {
+            enabled: true,
+            threshold: 1,
+        };
+        Self {
+            mode: default_mode(),
+            daily_hour_utc: 0,
+            watch_days: 0,
+            rules: ["userunknown", "hostunknown", "hasmoved"]
+                .into_iter()
+                .map(|r| (r.to_string(), hard.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl AutoBlockRules {
+    /// Check values before storing.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.mode != "immediate" && self.mode != "daily" {
+            return Err(format!("mode {:?} must be immediate or daily", self.mode));
+        }
+        if self.daily_hour_utc > 23 {
+            return Err("daily_hour_utc must be 0-23".into());
+        }
+        for (reason, r) in &self.rules {
+            if r.threshold == 0 {
+                return Err(format!("rule {reason}: threshold must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// When a block decided at `at_ms` takes effect.
+    pub fn effective_at(&self, at_ms: u64) -> u64 {
+        if self.mode != "daily" {
+            return at_ms;
+        }
+        const DAY: u64 = 86_400_000;
+        let run = (at_ms / DAY) * DAY + self.daily_hour_utc as u64 * 3_600_000;
+        if run > at_ms {
+            run
+        } else {
+            run + DAY
+        }
+    }
 }
 
 /// Lease request of a delivery worker.
@@ -196,6 +302,7 @@ impl Command {
             Command::Complete(_) => "complete",
             Command::Retry { .. } => "retry",
             Command::DeleteQueued { .. } => "delete_queued",
+            Command::RecordBounce(_) => "record_bounce",
         }
     }
 }
@@ -205,7 +312,25 @@ impl Command {
 pub struct BlockRecord {
     pub address: String,
     pub reason: String,
+    /// When the block was decided.
     pub at_ms: u64,
+    /// CMC bounce code of the reason (10 for a manual block).
+    pub code: u16,
+    /// How many failures led to it.
+    pub occurred: u32,
+    /// In force from this time (later than `at_ms` for daily auto-block schedules).
+    pub effective_at_ms: u64,
+    /// Lifted automatically at this time (auto-block watch period), if set.
+    pub expires_at_ms: Option<u64>,
+    /// Set by the auto-block rules rather than an operator.
+    pub auto: bool,
+}
+
+impl BlockRecord {
+    /// Whether the block applies at `at_ms`.
+    pub fn active_at(&self, at_ms: u64) -> bool {
+        self.effective_at_ms <= at_ms && self.expires_at_ms.is_none_or(|e| at_ms < e)
+    }
 }
 
 /// Where a recipient of a queued message stands.
@@ -330,4 +455,58 @@ pub struct DeliveryRecord {
     pub reason: String,
     /// The node that made the attempt (0 for acceptance records).
     pub node: u64,
+}
+
+/// Setting that lists the webhook endpoints (JSON array of [`WebhookEndpoint`]). One key for
+/// all endpoints, so apply can read it deterministically in the middle of a batch.
+pub const WEBHOOK_ENDPOINTS: &str = "webhook/endpoints";
+
+/// Event kinds an endpoint can subscribe to: delivery statuses, `bounced`, `blocks`.
+pub const EVENT_KINDS: [&str; 6] = [
+    "queued",
+    "succeeded",
+    "failed",
+    "deferred",
+    "bounced",
+    "blocks",
+];
+
+/// A webhook endpoint and the events it wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    pub name: String,
+    pub url: String,
+    /// Subset of [`EVENT_KINDS`].
+    pub events: Vec<String>,
+}
+
+/// An event in the replicated outbox, written in the same batch as the change it reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// Position in the outbox (gapless, in apply order).
+    pub seq: u64,
+    pub at_ms: u64,
+    pub event: Event,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A delivery-log record (`queued`, `succeeded`, `failed`, `deferred`).
+    Delivery(DeliveryRecord),
+    /// A bounce record (including blocked recipients, code 10).
+    Bounce(BounceRecord),
+    /// An address was blocked (`blocked: true`) or unblocked.
+    Block { blocked: bool, record: BlockRecord },
+}
+
+impl Event {
+    /// The event kind endpoints subscribe to.
+    pub fn kind(&self) -> &str {
+        match self {
+            Event::Delivery(r) => r.status.as_str(),
+            Event::Bounce(_) => "bounced",
+            Event::Block { .. } => "blocks",
+        }
+    }
 }

@@ -121,6 +121,25 @@ pub fn parse_due_key(key: &[u8]) -> Option<(u64, String, u32)> {
 /// Counter of pending recipients in the queue column family.
 pub const QUEUE_PENDING: &[u8] = b"c/pending";
 
+/// Auto-block failure counter of an address and reason, in the bounces column family. The
+/// `~` prefix sorts after every time-ordered bounce key, so bounce scans stop before it.
+pub fn failure_counter_key(address: &str, reason: &str) -> Vec<u8> {
+    format!("~count/{}/{reason}", address.trim().to_lowercase()).into_bytes()
+}
+
+/// Outbox key of event `seq`.
+pub fn outbox_key(seq: u64) -> Vec<u8> {
+    let mut k = b"e/".to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The next outbox sequence number (in the outbox column family).
+pub const OUTBOX_NEXT: &[u8] = b"~next";
+
+/// Setting that holds the auto-block rules (JSON [`crate::command::AutoBlockRules`]).
+pub const AUTOBLOCK_RULES: &str = "autoblock/rules";
+
 /// Bounce-record key: time-ordered like the delivery log.
 pub fn bounce_key(at_ms: u64, id: &str, rcpt: u32) -> Vec<u8> {
     format!("{at_ms:016x}/{id}/{rcpt:05}").into_bytes()

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use rocksdb::{Direction, IteratorMode, DB};
 
-use crate::command::{BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, WorkItem};
+use crate::command::{
+    BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, OutboxEvent, WorkItem,
+};
 use crate::error::StoreError;
 use crate::keys::{
-    self, CF_BLOCKS, CF_BODIES, CF_BOUNCES, CF_DELIVERY_LOG, CF_QUEUE, CF_SETTINGS, CF_SM_META,
-    CF_STATS,
+    self, CF_BLOCKS, CF_BODIES, CF_BOUNCES, CF_DELIVERY_LOG, CF_OUTBOX, CF_QUEUE, CF_SETTINGS,
+    CF_SM_META, CF_STATS,
 };
 use crate::types::LogId;
 
@@ -280,7 +282,10 @@ impl ReadView {
             IteratorMode::From(start.as_bytes(), Direction::Forward),
         );
         for kv in it.take(limit) {
-            let (_, v) = kv?;
+            let (k, v) = kv?;
+            if k.starts_with(b"~") {
+                break; // auto-block counters follow the records
+            }
             out.push(Self::decode("bounce", &v)?);
         }
         Ok(out)
@@ -297,5 +302,22 @@ impl ReadView {
             oldest_received_ms,
             next_due_ms: self.next_due()?,
         })
+    }
+
+    /// Outbox events from sequence number `from_seq` on, at most `limit`.
+    pub fn events(&self, from_seq: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut out = Vec::new();
+        let it = self.db.iterator_cf(
+            self.cf(CF_OUTBOX),
+            IteratorMode::From(&keys::outbox_key(from_seq), Direction::Forward),
+        );
+        for kv in it.take(limit) {
+            let (k, v) = kv?;
+            if !k.starts_with(b"e/") {
+                break;
+            }
+            out.push(Self::decode("event", &v)?);
+        }
+        Ok(out)
     }
 }

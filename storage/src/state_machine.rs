@@ -14,12 +14,13 @@ use openraft::{AnyError, EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use rocksdb::{WriteBatch, DB};
 
 use crate::command::{
-    BlockRecord, BounceRecord, Claim, Command, CommandResult, Complete, DeliveryRecord, Lease,
-    MessageMeta, NewMessage, OutcomeKind, RecipientState, RecipientStatus, WorkItem,
+    AutoBlockRules, BlockRecord, BounceRecord, BounceReport, Claim, Command, CommandResult,
+    Complete, DeliveryRecord, Event, Lease, MessageMeta, NewMessage, OutboxEvent, OutcomeKind,
+    RecipientState, RecipientStatus, WebhookEndpoint, WorkItem, WEBHOOK_ENDPOINTS,
 };
 use crate::keys::{
-    self, CF_BLOCKS, CF_BODIES, CF_BOUNCES, CF_DELIVERY_LOG, CF_QUEUE, CF_SETTINGS, CF_SM_META,
-    CF_STATS,
+    self, CF_BLOCKS, CF_BODIES, CF_BOUNCES, CF_DELIVERY_LOG, CF_OUTBOX, CF_QUEUE, CF_SETTINGS,
+    CF_SM_META, CF_STATS,
 };
 use crate::read::ReadView;
 use crate::snapshot;
@@ -48,6 +49,8 @@ pub(crate) struct Txn<'a> {
     db: &'a DB,
     batch: WriteBatch,
     overlay: HashMap<(&'static str, Vec<u8>), Option<Vec<u8>>>,
+    /// Parsed webhook endpoints, with the raw setting they were parsed from.
+    endpoints: Option<(Option<Vec<u8>>, Vec<WebhookEndpoint>)>,
 }
 
 impl<'a> Txn<'a> {
@@ -56,6 +59,7 @@ impl<'a> Txn<'a> {
             db,
             batch: WriteBatch::default(),
             overlay: HashMap::new(),
+            endpoints: None,
         }
     }
 
@@ -122,26 +126,250 @@ pub(crate) fn apply_command(
                 address: address.trim().to_string(),
                 reason: reason.clone(),
                 at_ms: *at_ms,
+                code: 10,
+                occurred: 1,
+                effective_at_ms: *at_ms,
+                expires_at_ms: None,
+                auto: false,
             };
             txn.put(
                 CF_BLOCKS,
                 k,
                 bincode::serialize(&rec).map_err(sm_write_err)?,
             );
+            emit(
+                txn,
+                *at_ms,
+                Event::Block {
+                    blocked: true,
+                    record: rec,
+                },
+            )?;
             CommandResult::Changed(existed)
         }
         Command::Unblock { address } => {
             let k = keys::block_key(address);
-            let existed = txn.get(CF_BLOCKS, &k)?.is_some();
+            let old = txn.get(CF_BLOCKS, &k)?;
             txn.delete(CF_BLOCKS, k);
-            CommandResult::Changed(existed)
+            if let Some(v) = &old {
+                let record: BlockRecord = dec(v)?;
+                // An unblock carries no time of its own; the block's is the best we have.
+                let at = record.at_ms;
+                emit(
+                    txn,
+                    at,
+                    Event::Block {
+                        blocked: false,
+                        record,
+                    },
+                )?;
+            }
+            CommandResult::Changed(old.is_some())
         }
         Command::Enqueue(m) => enqueue(txn, m)?,
         Command::Claim(c) => claim(txn, c)?,
         Command::Complete(c) => complete(txn, c)?,
         Command::Retry { ids, at_ms } => retry(txn, ids, *at_ms)?,
         Command::DeleteQueued { id, at_ms, by } => delete_queued(txn, id, *at_ms, by)?,
+        Command::RecordBounce(b) => record_bounce(txn, b)?,
     })
+}
+
+/// Write `event` to the outbox if a webhook endpoint subscribes to its kind (invariant 4:
+/// in the same batch as the change it reports).
+fn emit(txn: &mut Txn<'_>, at_ms: u64, event: Event) -> Result<(), StorageError> {
+    let raw = txn.get(CF_SETTINGS, &keys::setting_key(WEBHOOK_ENDPOINTS))?;
+    if txn.endpoints.as_ref().is_none_or(|(r, _)| *r != raw) {
+        let parsed = raw
+            .as_deref()
+            .and_then(|v| serde_json::from_slice(v).ok())
+            .unwrap_or_default();
+        txn.endpoints = Some((raw, parsed));
+    }
+    let kind = event.kind();
+    let wanted = txn
+        .endpoints
+        .as_ref()
+        .is_some_and(|(_, eps)| eps.iter().any(|e| e.events.iter().any(|k| k == kind)));
+    if !wanted {
+        return Ok(());
+    }
+    let seq = match txn.get(CF_OUTBOX, keys::OUTBOX_NEXT)? {
+        Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+        _ => 0,
+    };
+    txn.put(
+        CF_OUTBOX,
+        keys::OUTBOX_NEXT.to_vec(),
+        (seq + 1).to_be_bytes().to_vec(),
+    );
+    let e = OutboxEvent { seq, at_ms, event };
+    txn.put(CF_OUTBOX, keys::outbox_key(seq), enc(&e)?);
+    Ok(())
+}
+
+/// Store a delivery-log record and raise its event.
+fn put_delivery(txn: &mut Txn<'_>, key: Vec<u8>, rec: &DeliveryRecord) -> Result<(), StorageError> {
+    txn.put(CF_DELIVERY_LOG, key, enc(rec)?);
+    if matches!(
+        rec.status.as_str(),
+        "queued" | "succeeded" | "failed" | "deferred"
+    ) {
+        emit(txn, rec.at_ms, Event::Delivery(rec.clone()))?;
+    }
+    Ok(())
+}
+
+/// The block on `address` in force at `at_ms`, if any.
+fn active_block(
+    txn: &Txn<'_>,
+    address: &str,
+    at_ms: u64,
+) -> Result<Option<BlockRecord>, StorageError> {
+    Ok(txn
+        .get(CF_BLOCKS, &keys::block_key(address))?
+        .map(|v| dec::<BlockRecord>(&v))
+        .transpose()?
+        .filter(|b| b.active_at(at_ms)))
+}
+
+fn autoblock_rules(txn: &Txn<'_>) -> Result<AutoBlockRules, StorageError> {
+    Ok(txn
+        .get(CF_SETTINGS, &keys::setting_key(keys::AUTOBLOCK_RULES))?
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default())
+}
+
+/// Count a permanent failure of `address` for the auto-block rules, and block the address
+/// when its reason's threshold is reached (deterministic: rules and counters are replicated
+/// state, the time is the proposer's).
+fn note_failure(
+    txn: &mut Txn<'_>,
+    address: &str,
+    reason: &str,
+    code: u16,
+    at_ms: u64,
+) -> Result<(), StorageError> {
+    let rules = autoblock_rules(txn)?;
+    let Some(rule) = rules.rules.get(reason).filter(|r| r.enabled) else {
+        return Ok(());
+    };
+    if active_block(txn, address, at_ms)?.is_some() {
+        return Ok(());
+    }
+    let key = keys::failure_counter_key(address, reason);
+    let count = match txn.get(CF_BOUNCES, &key)? {
+        Some(v) if v.len() == 4 => u32::from_be_bytes(v[..4].try_into().expect("4 bytes")),
+        _ => 0,
+    } + 1;
+    if count < rule.threshold {
+        txn.put(CF_BOUNCES, key, count.to_be_bytes().to_vec());
+        return Ok(());
+    }
+    txn.delete(CF_BOUNCES, key);
+    let effective = rules.effective_at(at_ms);
+    let rec = BlockRecord {
+        address: address.trim().to_string(),
+        reason: format!("auto: {reason}"),
+        at_ms,
+        code,
+        occurred: count,
+        effective_at_ms: effective,
+        expires_at_ms: (rules.watch_days > 0)
+            .then(|| effective + rules.watch_days as u64 * 86_400_000),
+        auto: true,
+    };
+    txn.put(CF_BLOCKS, keys::block_key(address), enc(&rec)?);
+    emit(
+        txn,
+        at_ms,
+        Event::Block {
+            blocked: true,
+            record: rec,
+        },
+    )
+}
+
+fn record_bounce(txn: &mut Txn<'_>, b: &BounceReport) -> Result<CommandResult, StorageError> {
+    let Some(mut meta) = get_meta(txn, &b.id)? else {
+        return Ok(CommandResult::Count(0));
+    };
+    let Some(state) = meta.recipients.get(b.rcpt as usize).cloned() else {
+        return Ok(CommandResult::Count(0));
+    };
+    let mut rec = record(&meta, b.rcpt, b.at_ms, "failed");
+    rec.reason = b.reason.clone();
+    rec.remote = b.remote.clone();
+    rec.reply = if b.status.is_empty() {
+        b.detail.clone()
+    } else {
+        format!("{} {}", b.status, b.detail)
+    };
+    match state.status {
+        RecipientStatus::Queued => {
+            let Some(item) = get_work(txn, &b.id, b.rcpt)? else {
+                return Ok(CommandResult::Count(0));
+            };
+            rec.detail = format!("bounce mail: {}", b.reason);
+            finalise(
+                txn,
+                &mut meta,
+                b.rcpt,
+                &item,
+                RecipientStatus::Failed,
+                rec,
+                Some(b.code),
+            )?;
+        }
+        RecipientStatus::Succeeded => {
+            // Accepted by the remote server, bounced later. CMC lists it as a bounce but does
+            // not count it in `failed`.
+            rec.detail = format!("bounce mail after delivery: {}", b.reason);
+            meta.recipients[b.rcpt as usize].status = RecipientStatus::Failed;
+            put_bounce(txn, &meta, b.rcpt, &rec, b.code)?;
+            bump(txn, keys::day_of(b.at_ms), "bounced_after_delivery", 1)?;
+            let seq = 1000 + get_work(txn, &b.id, b.rcpt)?.map_or(0, |w| w.attempts);
+            log_attempt(txn, &meta, b.rcpt, seq, rec)?;
+        }
+        RecipientStatus::Failed | RecipientStatus::Blocked => {
+            return Ok(CommandResult::Count(0));
+        }
+    }
+    txn.put(CF_QUEUE, keys::message_key(&b.id), enc(&meta)?);
+    note_failure(txn, &state.address, &b.reason, b.code, b.at_ms)?;
+    Ok(CommandResult::Count(1))
+}
+
+fn put_bounce(
+    txn: &mut Txn<'_>,
+    meta: &MessageMeta,
+    rcpt: u32,
+    rec: &DeliveryRecord,
+    code: u16,
+) -> Result<(), StorageError> {
+    let b = BounceRecord {
+        at_ms: rec.at_ms,
+        message: meta.id.clone(),
+        recipient: rec.recipient.clone(),
+        mail_from: meta.mail_from.clone(),
+        return_path: rec.return_path.clone(),
+        subject: meta.subject.clone(),
+        message_id: meta.message_id.clone(),
+        api_data: meta.api_data.clone(),
+        reason: rec.reason.clone(),
+        code,
+        detail: if rec.reply.is_empty() {
+            rec.detail.clone()
+        } else {
+            rec.reply.clone()
+        },
+    };
+    txn.put(
+        CF_BOUNCES,
+        keys::bounce_key(rec.at_ms, &meta.id, rcpt),
+        enc(&b)?,
+    );
+    emit(txn, rec.at_ms, Event::Bounce(b))
 }
 
 fn dec<T: serde::de::DeserializeOwned>(v: &[u8]) -> Result<T, StorageError> {
@@ -176,9 +404,10 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
         });
     }
     let mut recipients = Vec::with_capacity(m.recipients.len());
+    let mut blocked_bounces = Vec::new();
     let (mut queued, mut blocked) = (0u32, 0u32);
     for (i, rcpt) in m.recipients.iter().enumerate() {
-        let is_blocked = txn.get(CF_BLOCKS, &keys::block_key(rcpt))?.is_some();
+        let is_blocked = active_block(txn, rcpt, m.received_ms)?.is_some();
         let status = if is_blocked {
             blocked += 1;
             RecipientStatus::Blocked
@@ -204,20 +433,13 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
             reason: String::new(),
             node: 0,
         };
-        txn.put(
-            CF_DELIVERY_LOG,
-            keys::delivery_key(m.received_ms, &m.id, i, 0),
-            enc(&rec)?,
-        );
+        put_delivery(txn, keys::delivery_key(m.received_ms, &m.id, i, 0), &rec)?;
         if is_blocked {
             rec.status = "blocked".into();
             rec.detail = "recipient is on the block list".into();
             rec.reason = "blocked".into();
-            txn.put(
-                CF_DELIVERY_LOG,
-                keys::delivery_key(m.received_ms, &m.id, i, 1),
-                enc(&rec)?,
-            );
+            put_delivery(txn, keys::delivery_key(m.received_ms, &m.id, i, 1), &rec)?;
+            blocked_bounces.push((i as u32, rec));
         } else {
             let item = WorkItem {
                 next_at_ms: m.received_ms,
@@ -250,6 +472,10 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
         size: m.body.len() as u64,
         recipients,
     };
+    // Blocked recipients are bounces with CMC code 10.
+    for (i, rec) in &blocked_bounces {
+        put_bounce(txn, &meta, *i, rec, 10)?;
+    }
     txn.put(CF_QUEUE, mk, enc(&meta)?);
     txn.put(CF_BODIES, keys::body_key(&m.id), m.body.clone());
     let day = keys::day_of(m.received_ms);
@@ -337,28 +563,7 @@ fn finalise(
         RecipientStatus::Queued => {}
     }
     if let Some(code) = bounce_code {
-        let b = BounceRecord {
-            at_ms: rec.at_ms,
-            message: meta.id.clone(),
-            recipient: rec.recipient.clone(),
-            mail_from: meta.mail_from.clone(),
-            return_path: rec.return_path.clone(),
-            subject: meta.subject.clone(),
-            message_id: meta.message_id.clone(),
-            api_data: meta.api_data.clone(),
-            reason: rec.reason.clone(),
-            code,
-            detail: if rec.reply.is_empty() {
-                rec.detail.clone()
-            } else {
-                rec.reply.clone()
-            },
-        };
-        txn.put(
-            CF_BOUNCES,
-            keys::bounce_key(rec.at_ms, &meta.id, rcpt),
-            enc(&b)?,
-        );
+        put_bounce(txn, meta, rcpt, &rec, code)?;
     }
     log_attempt(txn, meta, rcpt, item.attempts + 1, rec)
 }
@@ -370,12 +575,11 @@ fn log_attempt(
     seq: u32,
     rec: DeliveryRecord,
 ) -> Result<(), StorageError> {
-    txn.put(
-        CF_DELIVERY_LOG,
+    put_delivery(
+        txn,
         keys::delivery_key(rec.at_ms, &meta.id, rcpt as usize, seq),
-        enc(&rec)?,
-    );
-    Ok(())
+        &rec,
+    )
 }
 
 /// A delivery-log record for `rcpt` of `meta` with the acceptance facts filled in.
@@ -429,7 +633,7 @@ fn claim(txn: &mut Txn<'_>, c: &Claim) -> Result<CommandResult, StorageError> {
             .map(|r| r.address.clone())
             .unwrap_or_default();
         // Invariant 5: the block list is checked again before every attempt.
-        if txn.get(CF_BLOCKS, &keys::block_key(&address))?.is_some() {
+        if active_block(txn, &address, c.at_ms)?.is_some() {
             let mut rec = record(&meta, *rcpt, c.at_ms, "blocked");
             rec.detail = "recipient was put on the block list while queued".into();
             rec.reason = "blocked".into();
@@ -441,7 +645,7 @@ fn claim(txn: &mut Txn<'_>, c: &Claim) -> Result<CommandResult, StorageError> {
                 &item,
                 RecipientStatus::Blocked,
                 rec,
-                None,
+                Some(10),
             )?;
             txn.put(CF_QUEUE, keys::message_key(id), enc(&meta)?);
             granted.push(false);
@@ -496,6 +700,8 @@ fn complete(txn: &mut Txn<'_>, c: &Complete) -> Result<CommandResult, StorageErr
             OutcomeKind::Failed { reason, code } => {
                 rec.reason = reason.clone();
                 rec.detail = format!("permanent failure: {reason}");
+                let address = rec.recipient.clone();
+                note_failure(txn, &address, reason, *code, o.at_ms)?;
                 finalise(
                     txn,
                     &mut meta,

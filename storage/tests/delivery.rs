@@ -320,3 +320,102 @@ async fn batch_boundaries_do_not_change_the_outcome() {
         RecipientStatus::Blocked
     );
 }
+
+fn fail(id: &str, rcpt: u32, at_ms: u64, reason: &str, code: u16) -> Command {
+    complete(
+        1,
+        vec![Outcome {
+            reply: "550 5.1.1 no".into(),
+            ..outcome(
+                id,
+                rcpt,
+                at_ms,
+                OutcomeKind::Failed {
+                    reason: reason.into(),
+                    code,
+                },
+            )
+        }],
+    )
+}
+
+/// Daily schedule: a block decided during the day takes effect at the configured hour; the
+/// watch period lifts it again; both decided from proposer timestamps only.
+#[tokio::test]
+async fn auto_block_daily_schedule_and_watch_period() {
+    const DAY: u64 = 86_400_000;
+    let mut s = Sm::new();
+    s.apply(Command::PutSetting {
+        key: "autoblock/rules".into(),
+        value: r#"{"mode":"daily","daily_hour_utc":3,"watch_days":2,
+                   "rules":{"userunknown":{"enabled":true,"threshold":2}}}"#
+            .into(),
+    })
+    .await;
+    let t0 = 10 * DAY + 5 * 3_600_000; // day 10, 05:00 UTC
+    for (i, id) in ["a", "b"].iter().enumerate() {
+        s.apply(message(id, &["x@y.example"], t0 + i as u64)).await;
+        s.apply(claim(1, t0 + 10, &[(id, 0)])).await;
+    }
+    s.apply(fail("a", 0, t0 + 20, "userunknown", 2)).await;
+    let r = s.sm.reader();
+    assert!(r.block("x@y.example").unwrap().is_none(), "threshold is 2");
+    s.apply(fail("b", 0, t0 + 30, "userunknown", 2)).await;
+    let b = r
+        .block("x@y.example")
+        .unwrap()
+        .expect("blocked after 2 failures");
+    assert_eq!(
+        b.effective_at_ms,
+        11 * DAY + 3 * 3_600_000,
+        "next 03:00 UTC"
+    );
+    assert_eq!(b.expires_at_ms, Some(13 * DAY + 3 * 3_600_000));
+    assert_eq!((b.code, b.occurred, b.auto), (2, 2, true));
+
+    // Before it takes effect mail is queued; while in force it is blocked; after the watch
+    // period it is queued again.
+    for (id, at, status) in [
+        ("c", 11 * DAY, RecipientStatus::Queued),
+        ("d", 12 * DAY, RecipientStatus::Blocked),
+        ("e", 14 * DAY, RecipientStatus::Queued),
+    ] {
+        s.apply(message(id, &["X@Y.example"], at)).await;
+        assert_eq!(
+            r.message(id).unwrap().unwrap().recipients[0].status,
+            status,
+            "message {id}"
+        );
+    }
+    let bounces = r.bounces(0, 100).unwrap();
+    assert!(bounces.iter().any(|b| b.message == "d" && b.code == 10));
+}
+
+/// Invariant 4: events are written with the change that causes them, only for subscribed
+/// kinds, numbered without gaps in apply order.
+#[tokio::test]
+async fn events_are_written_with_their_change_when_subscribed() {
+    let mut s = Sm::new();
+    s.apply(message("m0", &["a@x"], 50)).await;
+    assert!(
+        s.sm.reader().events(0, 10).unwrap().is_empty(),
+        "no endpoint, no events"
+    );
+    let cmds = vec![
+        Command::PutSetting {
+            key: "webhook/endpoints".into(),
+            value: r#"[{"name":"n","url":"http://h/","events":["queued","failed","blocks"]}]"#
+                .into(),
+        },
+        message("m1", &["a@x", "b@x"], 100),
+        claim(1, 100, &[("m1", 0)]),
+        fail("m1", 0, 110, "userunknown", 2),
+    ];
+    s.apply_all(cmds).await;
+    let ev = s.sm.reader().events(0, 100).unwrap();
+    let kinds: Vec<&str> = ev.iter().map(|e| e.event.kind()).collect();
+    // queued x2, failed, and the auto-block of a@x (userunknown blocks by default); the
+    // bounce record is not subscribed.
+    assert_eq!(kinds, ["queued", "queued", "blocks", "failed"]);
+    assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3]);
+}

@@ -470,3 +470,266 @@ fn killing_a_lease_holder_loses_nothing() {
         (s["pending"] == 0).then_some(())
     });
 }
+
+/// A DSN that answers one of our VERP return paths.
+fn dsn(verp: &str, rcpt: &str, status: &str, diagnostic: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.remote.example\r\nTo: {verp}\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\r\n\r\n\
+         --BB\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+         --BB\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; mx.remote.example\r\n\r\n\
+         Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\n\
+         Remote-MTA: dns; mailbox.remote.example\r\nDiagnostic-Code: smtp; {diagnostic}\r\n\r\n\
+         --BB--\r\n"
+    )
+}
+
+/// Send a bounce to the node as a remote MTA would: null sender, no AUTH, not allow-listed.
+fn send_bounce(smtp: &str, verp: &str, body: &str) -> String {
+    let (mut c, _) = Smtp::connect(smtp);
+    c.cmd("EHLO mx.remote.example");
+    assert!(c.cmd("MAIL FROM:<>").starts_with("250"));
+    let r = c.cmd(&format!("RCPT TO:<{verp}>"));
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(format!("{body}\r\n.\r\n").as_bytes());
+    let r = c.reply();
+    c.cmd("QUIT");
+    r
+}
+
+fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn bounce_mail_is_matched_by_verp_recorded_and_auto_blocks() {
+    let mx = Mx::start();
+    let root = tempfile::tempdir().unwrap();
+    let opts = NodeOpts {
+        delivery: fast_delivery("retry_schedule_secs = [600]\n"),
+        ..Default::default()
+    };
+    let mut n = Node::new(root.path(), 1, true, &[], &opts);
+    n.start();
+    wait_for("leader", Duration::from_secs(30), || {
+        n.status().filter(|s| s["role"] == "leader")
+    });
+    route_all_to(&n.raft, &mx);
+    hato_ok(&[
+        "domain",
+        "bounce-domain",
+        "--node",
+        &n.raft,
+        "bounces.hato.test",
+    ]);
+    // Rules: user unknown blocks at once; mailbox full only on the second occurrence.
+    hato_ok(&[
+        "blocks",
+        "rules",
+        "--node",
+        &n.raft,
+        "--set",
+        r#"{"mode":"immediate","watch_days":30,"rules":{"userunknown":{"enabled":true,"threshold":1},"mailboxfull":{"enabled":true,"threshold":2}}}"#,
+    ]);
+    // A webhook endpoint subscribed to bounces, blocks and successes: those events are written
+    // to the outbox with the changes that cause them (dispatching them is the webhook issue).
+    hato_ok(&[
+        "settings",
+        "set",
+        "--node",
+        &n.raft,
+        "webhook/endpoints",
+        r#"[{"name":"t","url":"http://127.0.0.1:9/","events":["bounced","blocks","succeeded"]}]"#,
+    ]);
+    // Only bounce addresses are open to anyone; relaying is still refused (no allow-list).
+    let (mut c, _) = Smtp::connect(&n.smtp);
+    c.cmd("EHLO mx.remote.example");
+    c.cmd("MAIL FROM:<>");
+    assert!(c
+        .cmd("RCPT TO:<someone@elsewhere.example>")
+        .starts_with("554 5.7.1"));
+    assert!(c
+        .cmd("RCPT TO:<postmaster@bounces.hato.test>")
+        .starts_with("550 5.1.1"));
+    c.cmd("QUIT");
+
+    hato_ok(&["smtp", "allow", "add", "--node", &n.raft, "127.0.0.1"]);
+    let id = send(
+        &n.smtp,
+        "app@src.example",
+        &[
+            "gone@dest.example",
+            "later@dest.example",
+            "temp1@dest.example",
+        ],
+        "Subject: b\r\n",
+        "x",
+    );
+    hato_ok(&["smtp", "allow", "remove", "--node", &n.raft, "127.0.0.1"]);
+    // gone@ and later@ are delivered; temp1@ is deferred for 10 minutes.
+    wait_for("deliveries", Duration::from_secs(30), || {
+        let log = delivery_log(&n.raft);
+        (statuses(&log, "later@dest.example").contains(&"succeeded".to_string())
+            && statuses(&log, "gone@dest.example").contains(&"succeeded".to_string())
+            && statuses(&log, "temp1@dest.example").contains(&"deferred".to_string()))
+        .then_some(())
+    });
+    let verp = |i: u32| format!("bounce-{id}-{i}@bounces.hato.test");
+    assert_eq!(mx.records().len(), 2);
+
+    // 1. A late bounce for a delivered recipient: a bounce record, not a `failed` statistic.
+    let r = send_bounce(
+        &n.smtp,
+        &verp(0),
+        &dsn(
+            &verp(0),
+            "gone@dest.example",
+            "5.1.1",
+            "550 5.1.1 <gone@dest.example>: User unknown",
+        ),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    // 2. A bounce for the deferred recipient: it fails now, and is not retried.
+    let r = send_bounce(
+        &n.smtp,
+        &verp(2),
+        &dsn(
+            &verp(2),
+            "temp1@dest.example",
+            "5.2.2",
+            "552 5.2.2 Mailbox full",
+        ),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    // The same bounce twice changes nothing.
+    send_bounce(
+        &n.smtp,
+        &verp(2),
+        &dsn(
+            &verp(2),
+            "temp1@dest.example",
+            "5.2.2",
+            "552 5.2.2 Mailbox full",
+        ),
+    );
+
+    let bounces = json_lines(&hato_ok(&["bounce", "list", "--node", &n.raft]));
+    let gone: Vec<_> = bounces
+        .iter()
+        .filter(|b| b["recipient"] == "gone@dest.example")
+        .collect();
+    assert_eq!(gone.len(), 1, "{bounces:?}");
+    assert_eq!(
+        (gone[0]["reason"].as_str(), gone[0]["code"].as_u64()),
+        (Some("userunknown"), Some(2))
+    );
+    let full: Vec<_> = bounces
+        .iter()
+        .filter(|b| b["recipient"] == "temp1@dest.example")
+        .collect();
+    assert_eq!(full.len(), 1, "{bounces:?}");
+    assert_eq!(full[0]["reason"], "mailboxfull");
+    assert_eq!(full[0]["code"], 5);
+    let log = delivery_log(&n.raft);
+    assert_eq!(
+        statuses(&log, "temp1@dest.example"),
+        ["queued", "deferred", "failed"]
+    );
+    assert_eq!(
+        statuses(&log, "gone@dest.example"),
+        ["queued", "succeeded", "failed"]
+    );
+    let stats: Value =
+        serde_json::from_str(&hato_ok(&["queue", "stats", "--node", &n.raft])).unwrap();
+    assert_eq!(stats["pending"], 0, "the bounced recipient left the queue");
+
+    // Auto-block: userunknown (threshold 1) blocked gone@; mailboxfull needs 2, so temp1@ is not.
+    let blocks = json_lines(&hato_ok(&["blocks", "list", "--node", &n.raft]));
+    assert_eq!(blocks.len(), 1, "{blocks:?}");
+    assert_eq!(blocks[0]["address"], "gone@dest.example");
+    assert_eq!(blocks[0]["code"], 2);
+    assert_eq!(blocks[0]["auto"], true);
+    assert!(
+        blocks[0]["expires_at_ms"].as_u64().unwrap()
+            > blocks[0]["at_ms"].as_u64().unwrap() + 29 * 86_400_000
+    );
+    let csv = hato_ok(&["blocks", "export", "--node", &n.raft]);
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("gone@dest.example,auto: userunknown,2,1,"),
+        "{csv}"
+    );
+
+    let events = json_lines(&hato_ok(&["events", "--node", &n.raft, "--limit", "1000"]));
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            let ev = &e["event"];
+            let who = ev["Delivery"]["recipient"]
+                .as_str()
+                .or(ev["Bounce"]["recipient"].as_str())
+                .or(ev["Block"]["record"]["address"].as_str())
+                .unwrap_or("");
+            (e["kind"].as_str().unwrap(), who)
+        })
+        .collect();
+    for want in [
+        ("succeeded", "gone@dest.example"),
+        ("succeeded", "later@dest.example"),
+        ("bounced", "gone@dest.example"),
+        ("bounced", "temp1@dest.example"),
+        ("blocks", "gone@dest.example"),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
+    }
+    assert!(
+        !kinds
+            .iter()
+            .any(|(k, _)| *k == "queued" || *k == "deferred"),
+        "not subscribed: {kinds:?}"
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "gapless, in order"
+    );
+
+    // Mail to the blocked address is accepted, recorded as blocked with code 10, never sent.
+    hato_ok(&["smtp", "allow", "add", "--node", &n.raft, "127.0.0.1"]);
+    send(
+        &n.smtp,
+        "app@src.example",
+        &["gone@dest.example"],
+        "Subject: again\r\n",
+        "x",
+    );
+    let bounces = json_lines(&hato_ok(&["bounce", "list", "--node", &n.raft]));
+    assert!(
+        bounces
+            .iter()
+            .any(|b| b["recipient"] == "gone@dest.example" && b["code"] == 10),
+        "{bounces:?}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(mx.records().len(), 2, "nothing more may arrive");
+    // Unblocking is immediate.
+    hato_ok(&["blocks", "remove", "--node", &n.raft, "gone@dest.example"]);
+    send(
+        &n.smtp,
+        "app@src.example",
+        &["gone@dest.example"],
+        "Subject: third\r\n",
+        "x",
+    );
+    wait_for("delivery after unblock", Duration::from_secs(30), || {
+        (mx.records().len() == 3).then_some(())
+    });
+}

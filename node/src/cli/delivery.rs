@@ -418,3 +418,65 @@ pub async fn queue(cmd: QueueCmd) -> anyhow::Result<()> {
         }
     }
 }
+
+/// `hato bounce list`.
+#[derive(clap::Args)]
+pub struct BounceListArgs {
+    #[command(flatten)]
+    t: Target,
+    /// Records at or after this time (ms since the epoch).
+    #[arg(long, default_value_t = 0)]
+    since_ms: u64,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+/// Print bounce records (synchronous failures, expiries, bounce mails, blocked recipients
+/// with code 10) as JSON lines, oldest first.
+pub async fn bounce_list(a: BounceListArgs) -> anyhow::Result<()> {
+    let req = ReadRequest::Bounces {
+        from_ms: a.since_ms,
+        limit: a.limit,
+    };
+    match read(&a.t, req).await? {
+        ReadResponse::Bounces(list) => {
+            for b in list {
+                println!("{}", serde_json::to_string(&b)?);
+            }
+            Ok(())
+        }
+        other => bail!("unexpected answer {other:?}"),
+    }
+}
+
+/// `hato events`.
+#[derive(clap::Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    t: Target,
+    /// Start at this outbox sequence number.
+    #[arg(long, default_value_t = 0)]
+    from_seq: u64,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+/// Print outbox events (those a webhook endpoint subscribes to) as JSON lines.
+pub async fn events(a: EventsArgs) -> anyhow::Result<()> {
+    let req = ReadRequest::Events {
+        from_seq: a.from_seq,
+        limit: a.limit,
+    };
+    match read(&a.t, req).await? {
+        ReadResponse::Events(list) => {
+            for e in list {
+                println!(
+                    "{}",
+                    json!({"seq": e.seq, "at_ms": e.at_ms, "kind": e.event.kind(), "event": e.event})
+                );
+            }
+            Ok(())
+        }
+        other => bail!("unexpected answer {other:?}"),
+    }
+}

@@ -10,7 +10,10 @@ use hato_cluster::{AdminRequest, ReadRequest, ReadResponse};
 use hato_storage::{Command, NodeInfo};
 
 mod delivery;
-pub use delivery::{domain, queue, route, DomainCmd, QueueCmd, RouteCmd};
+pub use delivery::{
+    bounce_list, domain, events, queue, route, BounceListArgs, DomainCmd, EventsArgs, QueueCmd,
+    RouteCmd,
+};
 
 #[derive(Args, Debug, Clone)]
 pub struct Target {
@@ -143,6 +146,26 @@ pub enum BlocksCmd {
     List {
         #[command(flatten)]
         t: Target,
+        /// Include blocks whose watch period has ended.
+        #[arg(long)]
+        expired: bool,
+    },
+    /// Export the block list as CSV (address, reason, code, occurred, created, effective,
+    /// expires, auto).
+    Export {
+        #[command(flatten)]
+        t: Target,
+        #[arg(long)]
+        expired: bool,
+    },
+    /// Show the auto-block rules, or replace them with `--set JSON`.
+    Rules {
+        #[command(flatten)]
+        t: Target,
+        /// e.g. '{"mode":"daily","daily_hour_utc":0,"watch_days":30,
+        /// "rules":{"userunknown":{"enabled":true,"threshold":1}}}'
+        #[arg(long)]
+        set: Option<String>,
     },
 }
 
@@ -282,6 +305,28 @@ fn check_address(a: &str) -> anyhow::Result<()> {
     }
 }
 
+async fn read_blocks(t: &Target) -> anyhow::Result<Vec<hato_storage::command::BlockRecord>> {
+    match remote::read(&t.node, ReadRequest::Blocks, true, t.timeout()).await? {
+        ReadResponse::Blocks(list) => Ok(list),
+        other => bail!("unexpected answer {other:?}"),
+    }
+}
+
+/// A CSV field, quoted when needed (RFC 4180).
+fn csv(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn rfc3339(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 pub async fn blocks(cmd: BlocksCmd) -> anyhow::Result<()> {
     match cmd {
         BlocksCmd::Add { t, address, reason } => {
@@ -301,17 +346,63 @@ pub async fn blocks(cmd: BlocksCmd) -> anyhow::Result<()> {
             check_address(&address)?;
             remote::write(&t.node, Command::Unblock { address }, t.timeout()).await?;
         }
-        BlocksCmd::List { t } => {
-            match remote::read(&t.node, ReadRequest::Blocks, true, t.timeout()).await? {
-                ReadResponse::Blocks(list) => {
-                    for b in list {
-                        println!(
-                            "{}",
-                            serde_json::json!({"address": b.address, "reason": b.reason, "at_ms": b.at_ms})
-                        );
-                    }
+        BlocksCmd::List { t, expired } => {
+            let now = now_ms();
+            for b in read_blocks(&t).await? {
+                if expired || b.expires_at_ms.is_none_or(|e| now < e) {
+                    println!("{}", serde_json::to_string(&b)?);
                 }
-                other => bail!("unexpected answer {other:?}"),
+            }
+        }
+        BlocksCmd::Export { t, expired } => {
+            let now = now_ms();
+            println!("address,reason,code,occurred,created,effective,expires,auto");
+            for b in read_blocks(&t).await? {
+                if !expired && b.expires_at_ms.is_some_and(|e| e <= now) {
+                    continue;
+                }
+                println!(
+                    "{},{},{},{},{},{},{},{}",
+                    csv(&b.address),
+                    csv(&b.reason),
+                    b.code,
+                    b.occurred,
+                    rfc3339(b.at_ms),
+                    rfc3339(b.effective_at_ms),
+                    b.expires_at_ms.map(rfc3339).unwrap_or_default(),
+                    b.auto
+                );
+            }
+        }
+        BlocksCmd::Rules { t, set } => {
+            use hato_storage::command::AutoBlockRules;
+            use hato_storage::keys::AUTOBLOCK_RULES;
+            match set {
+                Some(json) => {
+                    let rules: AutoBlockRules = serde_json::from_str(&json)
+                        .context("the rules are not valid auto-block JSON")?;
+                    rules.validate().map_err(|e| anyhow::anyhow!(e))?;
+                    remote::write(
+                        &t.node,
+                        Command::PutSetting {
+                            key: AUTOBLOCK_RULES.into(),
+                            value: serde_json::to_string(&rules)?,
+                        },
+                        t.timeout(),
+                    )
+                    .await?;
+                }
+                None => {
+                    let req = ReadRequest::Setting {
+                        key: AUTOBLOCK_RULES.into(),
+                    };
+                    let rules = match remote::read(&t.node, req, true, t.timeout()).await? {
+                        ReadResponse::Setting(Some(v)) => serde_json::from_str(&v)?,
+                        ReadResponse::Setting(None) => AutoBlockRules::default(),
+                        other => bail!("unexpected answer {other:?}"),
+                    };
+                    print_json(&rules)?;
+                }
             }
         }
     }

@@ -12,6 +12,7 @@
 //! - Limits (size, recipients, line length, timeouts, connections per IP, bad commands) answer
 //!   with RFC 5321/3463 codes and never leave a half-queued message.
 
+mod bounce;
 pub(crate) mod message;
 mod session;
 pub mod tls;

@@ -19,8 +19,10 @@ use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::bounce;
 use super::message::{self, Trace};
 use super::{Inbound, ListenerConfig, ListenerMode, TlsMode};
+use crate::outbound::verp;
 use crate::settings;
 
 /// A client connection, before or after TLS.
@@ -95,6 +97,8 @@ enum AuthStep {
 struct Transaction {
     mail_from: Option<String>,
     recipients: Vec<String>,
+    /// Recipients on the bounce domain: reports about mail we sent, not mail to relay.
+    bounces: Vec<bounce::VerpTarget>,
     body: Vec<u8>,
     too_big: bool,
     bdat: bool,
@@ -493,6 +497,27 @@ impl Session {
                 if self.tx.mail_from.is_none() {
                     return self.bad_command(503, "5.5.1", "Need MAIL command first");
                 }
+                // Bounce mail for our VERP return paths is accepted from anyone (we are the
+                // bounce domain's MX); everything else needs relay permission.
+                if let Some(domain) = settings::bounce_domain(self.inb.cluster.reader()) {
+                    let on_bounce_domain = to
+                        .address
+                        .rsplit_once('@')
+                        .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&domain));
+                    if on_bounce_domain {
+                        return match verp::decode(&to.address, &domain) {
+                            Some((id, rcpt)) => {
+                                self.tx.bounces.push(bounce::VerpTarget { id, rcpt });
+                                self.reply(250, "2.1.5", "Recipient OK");
+                                Next::Continue
+                            }
+                            None => {
+                                let text = format!("<{}>: no such bounce address", to.address);
+                                self.bad_command(550, "5.1.1", &text)
+                            }
+                        };
+                    }
+                }
                 if !self.authorized_to_relay() {
                     let text = format!("<{}>: Relay access denied", to.address);
                     return self.bad_command(554, "5.7.1", &text);
@@ -519,7 +544,7 @@ impl Session {
                 if self.tx.mail_from.is_none() {
                     return self.bad_command(503, "5.5.1", "Need MAIL command first");
                 }
-                if self.tx.recipients.is_empty() {
+                if self.tx.recipients.is_empty() && self.tx.bounces.is_empty() {
                     return self.bad_command(554, "5.5.1", "No valid recipients");
                 }
                 if self.tx.bdat {
@@ -538,7 +563,7 @@ impl Session {
                 self.input = Input::Bdat(BdatReceiver::new(chunk_size, is_last));
                 let refuse = if self.tx.mail_from.is_none() {
                     Some((503, "5.5.1", "Need MAIL command first"))
-                } else if self.tx.recipients.is_empty() {
+                } else if self.tx.recipients.is_empty() && self.tx.bounces.is_empty() {
                     Some((554, "5.5.1", "No valid recipients"))
                 } else {
                     None
@@ -647,6 +672,31 @@ impl Session {
             return;
         }
         let (id, received_ms) = self.inb.next_id();
+        if !tx.bounces.is_empty() {
+            let reports = bounce::reports(&tx.body, &tx.bounces, received_ms);
+            for r in reports {
+                let (msg, rcpt) = (r.id.clone(), r.rcpt);
+                if let Err(e) = self
+                    .inb
+                    .cluster
+                    .write(Command::RecordBounce(Box::new(r)))
+                    .await
+                {
+                    tracing::warn!(%msg, rcpt, error = %e, "bounce not recorded");
+                    self.reply(
+                        451,
+                        "4.3.0",
+                        "Temporary failure: bounce not recorded, try again later",
+                    );
+                    return;
+                }
+                tracing::info!(%msg, rcpt, "bounce recorded");
+            }
+            if tx.recipients.is_empty() {
+                self.reply(250, "2.0.0", &format!("Ok: bounce processed as {id}"));
+                return;
+            }
+        }
         let facts = message::facts(&tx.body);
         let protocol = match (self.esmtp, self.tls, self.auth_user.is_some()) {
             (false, _, _) => "SMTP",

@@ -12,9 +12,6 @@ pub fn encode(id: &str, rcpt: u32, bounce_domain: &str) -> String {
     format!("{PREFIX}{id}-{rcpt}@{bounce_domain}")
 }
 
-// Read by the bounce intake (asynchronous DSNs to the bounce domain); until that lands only
-// the tests call it.
-#[cfg_attr(not(test), allow(dead_code))]
 /// `(message id, recipient index)` from a VERP address on `bounce_domain` (case-insensitive
 /// domain; message ids are lower-case hex, so the local part is matched as lower case too).
 pub fn decode(address: &str, bounce_domain: &str) -> Option<(String, u32)> {
