@@ -37,8 +37,12 @@ pub fn routes(
     health.or(ready).or(status)
 }
 
-/// Unknown paths and methods get a JSON error, not an empty body.
-pub async fn not_found(r: Rejection) -> Result<impl Reply, Infallible> {
+/// Unknown paths and methods get a JSON error, not an empty body; an oversized API request
+/// gets the CMC error shape.
+pub async fn not_found(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+    if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return Ok(crate::cmc::too_large().into_response());
+    }
     let (code, msg) = if r.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
@@ -46,8 +50,8 @@ pub async fn not_found(r: Rejection) -> Result<impl Reply, Infallible> {
     } else {
         (StatusCode::BAD_REQUEST, "bad request")
     };
-    Ok(warp::reply::with_status(
-        warp::reply::json(&serde_json::json!({"error": msg})),
-        code,
-    ))
+    Ok(
+        warp::reply::with_status(warp::reply::json(&serde_json::json!({"error": msg})), code)
+            .into_response(),
+    )
 }

@@ -3,6 +3,7 @@
 //! `hato serve` runs a node (see [`serve`]); the other subcommands are clients that talk to a
 //! running node's internode port (see [`cli`]).
 
+mod api_glue;
 mod cli;
 mod config;
 mod inbound;
@@ -40,6 +41,9 @@ enum Command {
     /// Manage the cluster-wide block list.
     #[command(subcommand)]
     Blocks(cli::BlocksCmd),
+    /// HTTP API users (api_user / api_key of the CMC-compatible API).
+    #[command(subcommand)]
+    Api(cli::ApiCmd),
     /// SMTP relay access: credentials and allowed client addresses.
     #[command(subcommand)]
     Smtp(cli::SmtpCmd),
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
             Command::Settings(c) => cli::settings(c).await,
             Command::Blocks(c) => cli::blocks(c).await,
             Command::Smtp(c) => cli::smtp(c).await,
+            Command::Api(c) => cli::api(c).await,
             Command::Domain(c) => cli::domain(c).await,
             Command::Route(c) => cli::route(c).await,
             Command::Queue(c) => cli::queue(c).await,

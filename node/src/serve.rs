@@ -5,6 +5,7 @@
 //! drain delivery, shut Raft down.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{parse_dns_server, Config};
-use crate::{inbound, outbound, settings};
+use crate::{api_glue, inbound, outbound, settings};
 
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
@@ -82,12 +83,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         raft_listener,
         stopped(stop_rx.clone()),
     ));
-    let http = tokio::spawn(hato_api::serve(
-        cluster.clone(),
-        http_listener,
-        stopped(stop_rx.clone()),
-    ));
-    tracing::info!(raft = %cfg.listen.raft, http = %cfg.listen.http, "listening");
+    tracing::info!(raft = %cfg.listen.raft, "listening");
 
     // 6. SMTP ingress: bind every listener now so a bad address fails the start.
     let tls = inbound::tls::TlsState::default();
@@ -116,6 +112,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cfg.smtp.require_tls_for_auth,
         tls,
     );
+    // HTTP: health and the CMC-compatible API (which shares message ids and signing with
+    // SMTP ingress).
+    let http = tokio::spawn(hato_api::serve(
+        cluster.clone(),
+        Arc::new(api_glue::ApiGlue::new(inb.clone())),
+        http_listener,
+        stopped(stop_rx.clone()),
+    ));
+    tracing::info!(http = %cfg.listen.http, "http listening");
     let mut smtp_tasks = Vec::new();
     for l in &cfg.smtp.listener {
         let listener = TcpListener::bind(&l.addr)

@@ -27,6 +27,8 @@ pub const TLS_SELF_SIGNED: &str = "tls/self_signed";
 pub const DOMAIN_PREFIX: &str = "domain/";
 pub const ROUTE_PREFIX: &str = "route/";
 pub const BOUNCE_DOMAIN: &str = "delivery/bounce_domain";
+/// `api/user/<name>`: `{"hash": ...}`, an HTTP API user and its hashed key.
+pub const API_USER_PREFIX: &str = "api/user/";
 
 /// The setting key of a node's egress addresses.
 pub fn egress_key(node: u64) -> String {
@@ -249,6 +251,18 @@ pub fn check_smtp_login(r: &ReadView, user: &str, password: &str) -> bool {
     };
     match serde_json::from_str::<Credential>(&v) {
         Ok(c) => verify_password(&c.hash, password),
+        Err(_) => false,
+    }
+}
+
+/// Check an HTTP API user's key (same hashing and timing as SMTP logins).
+pub fn check_api_key(r: &ReadView, user: &str, key: &str) -> bool {
+    let Ok(Some(v)) = r.setting(&format!("{API_USER_PREFIX}{user}")) else {
+        let _ = verify_password(DUMMY_HASH, key);
+        return false;
+    };
+    match serde_json::from_str::<Credential>(&v) {
+        Ok(c) => verify_password(&c.hash, key),
         Err(_) => false,
     }
 }

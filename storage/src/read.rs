@@ -320,4 +320,52 @@ impl ReadView {
         }
         Ok(out)
     }
+
+    /// Visit delivery-log records with `from_ms <= at < to_ms` in time order while `f`
+    /// returns true.
+    pub fn for_each_delivery(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        mut f: impl FnMut(DeliveryRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let start = format!("{from_ms:016x}");
+        let it = self.db.iterator_cf(
+            self.cf(CF_DELIVERY_LOG),
+            IteratorMode::From(start.as_bytes(), Direction::Forward),
+        );
+        for kv in it {
+            let (_, v) = kv?;
+            let r: DeliveryRecord = Self::decode("delivery", &v)?;
+            if r.at_ms >= to_ms || !f(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Visit bounce records with `from_ms <= at < to_ms` in time order while `f` returns true.
+    pub fn for_each_bounce(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        mut f: impl FnMut(BounceRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let start = format!("{from_ms:016x}");
+        let it = self.db.iterator_cf(
+            self.cf(CF_BOUNCES),
+            IteratorMode::From(start.as_bytes(), Direction::Forward),
+        );
+        for kv in it {
+            let (k, v) = kv?;
+            if k.starts_with(b"~") {
+                break;
+            }
+            let r: BounceRecord = Self::decode("bounce", &v)?;
+            if r.at_ms >= to_ms || !f(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }

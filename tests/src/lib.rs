@@ -107,6 +107,42 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     Ok((code, body))
 }
 
+/// A plain HTTP/1.1 POST on loopback; returns (status code, content type, body).
+pub fn http_post(
+    addr: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let ct = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Ok((code, ct, body.to_string()))
+}
+
 /// Extra `[cluster]` keys for test nodes.
 #[derive(Clone, Debug)]
 pub struct NodeOpts {
@@ -518,6 +554,22 @@ pub fn debian_python() -> &'static str {
     } else {
         "python3"
     }
+}
+
+/// The Python of the test venv (official CMC SDK, schemathesis), created by `tests/run.sh`.
+pub fn venv_python(tool: &str) -> PathBuf {
+    let dir = std::env::var_os("HATO_PY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/hato-py")
+        });
+    let p = dir.join("bin").join(tool);
+    assert!(
+        p.exists(),
+        "{} not found: run tests/run.sh once (it creates the Python venv), or set HATO_PY_VENV",
+        p.display()
+    );
+    p
 }
 
 /// The scripted MX (`tests/peers/scripted_mx.py`, on Debian's python3-aiosmtpd): answers by

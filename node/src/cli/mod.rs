@@ -463,6 +463,81 @@ pub enum SmtpAllowCmd {
     },
 }
 
+#[derive(Subcommand)]
+pub enum ApiCmd {
+    /// API users.
+    #[command(subcommand)]
+    User(ApiUserCmd),
+}
+
+#[derive(Subcommand)]
+pub enum ApiUserCmd {
+    /// Create or replace an API user; prints its api_key (generated unless --key is given).
+    /// The key is stored hashed and cannot be shown again.
+    Add {
+        #[command(flatten)]
+        t: Target,
+        name: String,
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Delete an API user.
+    Remove {
+        #[command(flatten)]
+        t: Target,
+        name: String,
+    },
+    /// List API users.
+    List {
+        #[command(flatten)]
+        t: Target,
+    },
+}
+
+pub async fn api(cmd: ApiCmd) -> anyhow::Result<()> {
+    use crate::settings::{hash_password, Credential, API_USER_PREFIX};
+    match cmd {
+        ApiCmd::User(ApiUserCmd::Add { t, name, key }) => {
+            check_user_name(&name)?;
+            let key = match key {
+                Some(k) if k.len() >= 16 => k,
+                Some(_) => bail!("an API key must have at least 16 characters"),
+                None => {
+                    let mut b = [0u8; 24];
+                    aws_lc_rs::rand::fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
+                    b.iter().map(|x| format!("{x:02x}")).collect()
+                }
+            };
+            let value = serde_json::to_string(&Credential {
+                hash: hash_password(&key),
+            })?;
+            remote::write(
+                &t.node,
+                Command::PutSetting {
+                    key: format!("{API_USER_PREFIX}{name}"),
+                    value,
+                },
+                t.timeout(),
+            )
+            .await?;
+            println!("{}", serde_json::json!({"api_user": name, "api_key": key}));
+        }
+        ApiCmd::User(ApiUserCmd::Remove { t, name }) => {
+            let key = format!("{API_USER_PREFIX}{name}");
+            match remote::write(&t.node, Command::DeleteSetting { key }, t.timeout()).await? {
+                hato_storage::CommandResult::Changed(true) => {}
+                _ => bail!("no API user named {name:?}"),
+            }
+        }
+        ApiCmd::User(ApiUserCmd::List { t }) => {
+            for (k, _) in list_prefix(&t, API_USER_PREFIX).await? {
+                println!("{}", &k[API_USER_PREFIX.len()..]);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Args)]
 pub struct LogArgs {
     #[command(flatten)]
