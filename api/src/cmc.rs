@@ -315,6 +315,59 @@ fn created(ms: u64) -> String {
     hato_cmc::format_datetime((ms / 1000) as i64, TZ)
 }
 
+/// A delivery-log record as CMC shows it (lists and webhook events); `None` for statuses
+/// CMC does not have (`blocked` recipients appear as bounces with code 10).
+pub fn delivery_record(r: hato_storage::command::DeliveryRecord) -> Option<DeliveryRecord> {
+    let status = DeliveryStatus::parse(&r.status)?;
+    Some(DeliveryRecord {
+        created: created(r.at_ms),
+        return_path: if r.return_path.is_empty() {
+            r.mail_from.clone()
+        } else {
+            r.return_path
+        },
+        from: r.mail_from,
+        to: r.recipient,
+        message_id: r.message_id.unwrap_or_default(),
+        reason: r.reason,
+        sender_ip: r.egress_ip,
+        source_ip: r.source_ip,
+        status,
+        subject: r.subject,
+        api_data: r.api_data.unwrap_or_default(),
+    })
+}
+
+/// A bounce record as CMC shows it.
+pub fn bounce_record(r: hato_storage::command::BounceRecord) -> BounceRecord {
+    BounceRecord {
+        created: created(r.at_ms),
+        status: BounceCode::from_code(r.code).unwrap_or(BounceCode::Others),
+        return_path: if r.return_path.is_empty() {
+            r.mail_from.clone()
+        } else {
+            r.return_path
+        },
+        from: r.mail_from,
+        to: r.recipient,
+        message_id: r.message_id.unwrap_or_default(),
+        subject: r.subject,
+        api_data: r.api_data.unwrap_or_default(),
+        reason: r.detail,
+    }
+}
+
+/// A block-list entry as CMC shows it.
+pub fn block_record(b: &hato_storage::command::BlockRecord) -> BlockRecord {
+    BlockRecord {
+        created: created(b.at_ms),
+        email: b.address.clone(),
+        id: block_id(&b.address),
+        occurred: b.occurred as u64,
+        status: BounceCode::from_code(b.code).unwrap_or(BounceCode::Others),
+    }
+}
+
 fn window_ms(w: hato_cmc::TimeWindow) -> (u64, u64) {
     (
         w.start.map_or(0, |s| s.max(0) as u64 * 1000),
@@ -338,24 +391,7 @@ async fn deliveries(
         .reader()
         .for_each_delivery(start, end, |r| {
             scanned += 1;
-            if let Some(status) = DeliveryStatus::parse(&r.status) {
-                let rec = DeliveryRecord {
-                    created: created(r.at_ms),
-                    return_path: if r.return_path.is_empty() {
-                        r.mail_from.clone()
-                    } else {
-                        r.return_path
-                    },
-                    from: r.mail_from,
-                    to: r.recipient,
-                    message_id: r.message_id.unwrap_or_default(),
-                    reason: r.reason,
-                    sender_ip: r.egress_ip,
-                    source_ip: r.source_ip,
-                    status,
-                    subject: r.subject,
-                    api_data: r.api_data.unwrap_or_default(),
-                };
+            if let Some(rec) = delivery_record(r) {
                 if q.matches(&rec) {
                     all.push(rec);
                 }
@@ -383,21 +419,7 @@ async fn bounces(
         .reader()
         .for_each_bounce(start, end, |r| {
             scanned += 1;
-            let rec = BounceRecord {
-                created: created(r.at_ms),
-                status: BounceCode::from_code(r.code).unwrap_or(BounceCode::Others),
-                return_path: if r.return_path.is_empty() {
-                    r.mail_from.clone()
-                } else {
-                    r.return_path
-                },
-                from: r.mail_from,
-                to: r.recipient,
-                message_id: r.message_id.unwrap_or_default(),
-                subject: r.subject,
-                api_data: r.api_data.unwrap_or_default(),
-                reason: r.detail,
-            };
+            let rec = bounce_record(r);
             if q.matches(&rec) {
                 all.push(rec);
             }
@@ -435,13 +457,7 @@ async fn blocks(
         .map_err(|e| vec![unavailable(e)])?;
     let mut all: Vec<BlockRecord> = Vec::new();
     for b in list {
-        let rec = BlockRecord {
-            created: created(b.at_ms),
-            email: b.address.clone(),
-            id: block_id(&b.address),
-            occurred: b.occurred as u64,
-            status: BounceCode::from_code(b.code).unwrap_or(BounceCode::Others),
-        };
+        let rec = block_record(&b);
         let removed = b.expires_at_ms.is_some_and(|e| e <= now);
         if window.contains((b.at_ms / 1000) as i64) && q.matches(&rec, removed) {
             all.push(rec);

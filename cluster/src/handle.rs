@@ -412,6 +412,9 @@ impl ClusterHandle {
             ReadRequest::Events { from_seq, limit } => {
                 ReadResponse::Events(r.events(*from_seq, *limit as usize).map_err(e)?)
             }
+            ReadRequest::WebhookFailures { limit } => {
+                ReadResponse::WebhookFailures(r.webhook_failures(*limit as usize).map_err(e)?)
+            }
         })
     }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use hato_storage::command::{
-    BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, OutboxEvent, WorkItem,
+    BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, OutboxEvent, WebhookFailure, WorkItem,
 };
 use hato_storage::read::QueueStats;
 use hato_storage::{Command, NodeId, NodeInfo};
@@ -66,6 +66,10 @@ pub enum ReadRequest {
         from_seq: u64,
         limit: u32,
     },
+    /// Webhook batches given up on.
+    WebhookFailures {
+        limit: u32,
+    },
 }
 
 /// The answer to a [`ReadRequest`].
@@ -83,6 +87,7 @@ pub enum ReadResponse {
     QueueStats(QueueStats),
     Bounces(Vec<BounceRecord>),
     Events(Vec<OutboxEvent>),
+    WebhookFailures(Vec<WebhookFailure>),
 }
 
 /// A read sent to another node.

@@ -11,6 +11,7 @@ mod outbound;
 mod serve;
 mod settings;
 mod signing;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ enum Command {
     /// The delivery queue: list, show, retry, delete, stats.
     #[command(subcommand)]
     Queue(cli::QueueCmd),
+    /// Webhook endpoints: events (CMC format) and inbound mail.
+    #[command(subcommand)]
+    Webhook(cli::WebhookCmd),
     /// Events in the replicated outbox (for webhook endpoints), as JSON lines.
     Events(cli::EventsArgs),
     /// Show the delivery log.
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
             Command::Route(c) => cli::route(c).await,
             Command::Queue(c) => cli::queue(c).await,
             Command::Events(a) => cli::events(a).await,
+            Command::Webhook(c) => cli::webhook(c).await,
             Command::Log(a) => cli::log(a).await,
             Command::Message(a) => cli::message(a).await,
             Command::Bounce(BounceCmd::Classify { file }) => cli::bounce_classify(&file),

@@ -1,8 +1,8 @@
 //! `hato serve`: wire a node together, top to bottom.
 //!
 //! config → logging → storage (RocksDB) → Raft → internode gRPC → HTTP → SMTP listeners →
-//! form or join the cluster → delivery workers → wait for SIGTERM/SIGINT → stop accepting,
-//! drain delivery, shut Raft down.
+//! form or join the cluster → delivery workers → webhook dispatch → wait for SIGTERM/SIGINT →
+//! stop accepting, drain delivery, shut Raft down.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -201,7 +201,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
 
-    // 9. Run until told to stop.
+    // 9. Webhook dispatch (acts only while this node is the leader).
+    let webhooks = crate::webhook::start(cluster.clone(), stop_rx.clone());
+
+    // 10. Run until told to stop.
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -209,6 +212,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Finish attempts in progress and record their outcomes while Raft still runs.
         let _ = tokio::time::timeout(Duration::from_secs(15), d).await;
     }
+    let _ = webhooks.await;
     let _ = cluster.raft().shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = internode.await;

@@ -46,6 +46,16 @@ pub enum Command {
     /// A pending recipient fails; one already delivered gets a bounce record (not counted in
     /// `failed`, as CMC does). Applying the same report twice changes nothing.
     RecordBounce(Box<BounceReport>),
+    /// A mail for an inbound webhook rule, accepted by SMTP: written to the outbox.
+    Inbound(Box<InboundMail>),
+    /// The webhook dispatcher delivered (or gave up on) an endpoint's events up to
+    /// `next_seq - 1`. The cursor only moves forward; events every endpoint has passed are
+    /// removed from the outbox.
+    WebhookProgress {
+        endpoint: String,
+        next_seq: u64,
+        failure: Option<WebhookFailure>,
+    },
 }
 
 /// What a bounce mail said about one recipient.
@@ -303,6 +313,8 @@ impl Command {
             Command::Retry { .. } => "retry",
             Command::DeleteQueued { .. } => "delete_queued",
             Command::RecordBounce(_) => "record_bounce",
+            Command::Inbound(_) => "inbound",
+            Command::WebhookProgress { .. } => "webhook_progress",
         }
     }
 }
@@ -471,13 +483,115 @@ pub const EVENT_KINDS: [&str; 6] = [
     "blocks",
 ];
 
-/// A webhook endpoint and the events it wants.
+/// A webhook endpoint, the events it wants, and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookEndpoint {
     pub name: String,
     pub url: String,
     /// Subset of [`EVENT_KINDS`].
+    #[serde(default)]
     pub events: Vec<String>,
+    /// `form` (CMC's default: `event` as a JSON string field) or `json`; inbound mail is sent
+    /// as `json` (no files) or `multipart` (with attachments).
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// How the endpoint authenticates us.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<WebhookAuth>,
+    /// HMAC-SHA256 keys; every request is signed with each (add the new key, then remove the
+    /// old one to rotate).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// The `server_composition` value sent in payloads.
+    #[serde(default = "default_composition")]
+    pub server_composition: String,
+    /// Inbound rules: mail to these addresses or domains is posted here.
+    #[serde(default)]
+    pub inbound: Vec<InboundRule>,
+    /// Flush a batch after this long...
+    #[serde(default = "default_batch_ms")]
+    pub batch_ms: u64,
+    /// ...or at this many events.
+    #[serde(default = "default_batch_max")]
+    pub batch_max: u32,
+    /// Keep retrying a failing batch this long, then record it as failed and move on.
+    #[serde(default = "default_retry_for")]
+    pub retry_for_secs: u64,
+}
+
+fn default_format() -> String {
+    "form".into()
+}
+fn default_composition() -> String {
+    "hato".into()
+}
+fn default_batch_ms() -> u64 {
+    1000
+}
+fn default_batch_max() -> u32 {
+    100
+}
+fn default_retry_for() -> u64 {
+    86_400
+}
+
+/// Endpoint authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookAuth {
+    Basic {
+        user: String,
+        password: String,
+    },
+    Bearer(String),
+    /// Sent as the `api_key` field of the payload (CMC).
+    ApiKey(String),
+}
+
+/// Mail to `matches` (an address, or a domain for every address in it) is accepted by SMTP
+/// on every node and posted to the endpoint under `filter`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundRule {
+    pub filter: String,
+    pub matches: String,
+}
+
+impl InboundRule {
+    /// Whether an envelope recipient falls under this rule.
+    pub fn applies_to(&self, address: &str) -> bool {
+        let m = self.matches.trim().trim_start_matches('@');
+        if m.contains('@') {
+            address.eq_ignore_ascii_case(m)
+        } else {
+            address
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(m))
+        }
+    }
+}
+
+/// A mail accepted for an inbound rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMail {
+    pub id: String,
+    pub at_ms: u64,
+    pub endpoint: String,
+    pub filter: String,
+    pub envelope_from: String,
+    pub envelope_to: String,
+    #[serde(with = "serde_bytes_compat")]
+    pub raw: Vec<u8>,
+}
+
+/// A webhook batch that could not be delivered within the endpoint's retry time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookFailure {
+    pub endpoint: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub at_ms: u64,
+    pub attempts: u32,
+    pub error: String,
 }
 
 /// An event in the replicated outbox, written in the same batch as the change it reports.
@@ -498,6 +612,8 @@ pub enum Event {
     Bounce(BounceRecord),
     /// An address was blocked (`blocked: true`) or unblocked.
     Block { blocked: bool, record: BlockRecord },
+    /// A mail for an inbound rule, to post to one endpoint.
+    Inbound(InboundMail),
 }
 
 impl Event {
@@ -507,6 +623,7 @@ impl Event {
             Event::Delivery(r) => r.status.as_str(),
             Event::Bounce(_) => "bounced",
             Event::Block { .. } => "blocks",
+            Event::Inbound(_) => "inbound",
         }
     }
 }

@@ -134,6 +134,16 @@ pub fn outbox_key(seq: u64) -> Vec<u8> {
     k
 }
 
+/// An endpoint's dispatch cursor (next sequence number to deliver) in the outbox CF.
+pub fn outbox_cursor_key(endpoint: &str) -> Vec<u8> {
+    format!("c/{endpoint}").into_bytes()
+}
+
+/// A recorded webhook failure, time-ordered, in the outbox CF.
+pub fn outbox_failure_key(at_ms: u64, endpoint: &str, first_seq: u64) -> Vec<u8> {
+    format!("f/{at_ms:016x}/{endpoint}/{first_seq:016x}").into_bytes()
+}
+
 /// The next outbox sequence number (in the outbox column family).
 pub const OUTBOX_NEXT: &[u8] = b"~next";
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rocksdb::{Direction, IteratorMode, DB};
 
 use crate::command::{
-    BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, OutboxEvent, WorkItem,
+    BlockRecord, BounceRecord, DeliveryRecord, MessageMeta, OutboxEvent, WebhookFailure, WorkItem,
 };
 use crate::error::StoreError;
 use crate::keys::{
@@ -367,5 +367,37 @@ impl ReadView {
             }
         }
         Ok(())
+    }
+
+    /// An endpoint's dispatch cursor: the next event sequence number it should get.
+    pub fn webhook_cursor(&self, endpoint: &str) -> Result<Option<u64>, StoreError> {
+        Ok(
+            match self
+                .db
+                .get_cf(self.cf(CF_OUTBOX), keys::outbox_cursor_key(endpoint))?
+            {
+                Some(v) if v.len() == 8 => {
+                    Some(u64::from_be_bytes(v[..8].try_into().expect("8 bytes")))
+                }
+                _ => None,
+            },
+        )
+    }
+
+    /// Webhook batches given up on, oldest first.
+    pub fn webhook_failures(&self, limit: usize) -> Result<Vec<WebhookFailure>, StoreError> {
+        let mut out = Vec::new();
+        let it = self.db.iterator_cf(
+            self.cf(CF_OUTBOX),
+            IteratorMode::From(b"f/", Direction::Forward),
+        );
+        for kv in it.take(limit) {
+            let (k, v) = kv?;
+            if !k.starts_with(b"f/") {
+                break;
+            }
+            out.push(Self::decode("webhook failure", &v)?);
+        }
+        Ok(out)
     }
 }

@@ -99,6 +99,9 @@ pub(crate) fn apply_command(
             let k = keys::setting_key(key);
             let existed = txn.get(CF_SETTINGS, &k)?.is_some();
             txn.put(CF_SETTINGS, k, value.as_bytes().to_vec());
+            if key == WEBHOOK_ENDPOINTS {
+                start_new_endpoints(txn)?;
+            }
             CommandResult::Changed(existed)
         }
         Command::PutSettingIfAbsent { key, value } => {
@@ -172,7 +175,81 @@ pub(crate) fn apply_command(
         Command::Retry { ids, at_ms } => retry(txn, ids, *at_ms)?,
         Command::DeleteQueued { id, at_ms, by } => delete_queued(txn, id, *at_ms, by)?,
         Command::RecordBounce(b) => record_bounce(txn, b)?,
+        Command::Inbound(m) => {
+            append_event(txn, m.at_ms, Event::Inbound((**m).clone()))?;
+            CommandResult::Ok
+        }
+        Command::WebhookProgress {
+            endpoint,
+            next_seq,
+            failure,
+        } => webhook_progress(txn, endpoint, *next_seq, failure.as_ref())?,
     })
+}
+
+fn endpoints(txn: &Txn<'_>) -> Result<Vec<WebhookEndpoint>, StorageError> {
+    Ok(txn
+        .get(CF_SETTINGS, &keys::setting_key(WEBHOOK_ENDPOINTS))?
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default())
+}
+
+fn get_u64(txn: &Txn<'_>, cf: &'static str, key: &[u8]) -> Result<Option<u64>, StorageError> {
+    Ok(match txn.get(cf, key)? {
+        Some(v) if v.len() == 8 => Some(u64::from_be_bytes(v[..8].try_into().expect("8 bytes"))),
+        _ => None,
+    })
+}
+
+/// A newly configured endpoint starts at the end of the outbox: it gets the events raised
+/// after it was added, not the history kept for other endpoints.
+fn start_new_endpoints(txn: &mut Txn<'_>) -> Result<(), StorageError> {
+    let next = get_u64(txn, CF_OUTBOX, keys::OUTBOX_NEXT)?.unwrap_or(0);
+    for e in endpoints(txn)? {
+        let k = keys::outbox_cursor_key(&e.name);
+        if txn.get(CF_OUTBOX, &k)?.is_none() {
+            txn.put(CF_OUTBOX, k, next.to_be_bytes().to_vec());
+        }
+    }
+    Ok(())
+}
+
+/// The lowest cursor of the configured endpoints (events below it are delivered to all).
+fn min_cursor(txn: &Txn<'_>) -> Result<Option<u64>, StorageError> {
+    let mut min: Option<u64> = None;
+    for e in endpoints(txn)? {
+        let c = get_u64(txn, CF_OUTBOX, &keys::outbox_cursor_key(&e.name))?.unwrap_or(0);
+        min = Some(min.map_or(c, |m| m.min(c)));
+    }
+    Ok(min)
+}
+
+fn webhook_progress(
+    txn: &mut Txn<'_>,
+    endpoint: &str,
+    next_seq: u64,
+    failure: Option<&crate::command::WebhookFailure>,
+) -> Result<CommandResult, StorageError> {
+    let key = keys::outbox_cursor_key(endpoint);
+    let cur = get_u64(txn, CF_OUTBOX, &key)?.unwrap_or(0);
+    if next_seq <= cur {
+        return Ok(CommandResult::Changed(false)); // a replay, or a stale leader
+    }
+    let before = min_cursor(txn)?;
+    txn.put(CF_OUTBOX, key, next_seq.to_be_bytes().to_vec());
+    if let Some(f) = failure {
+        txn.put(
+            CF_OUTBOX,
+            keys::outbox_failure_key(f.at_ms, &f.endpoint, f.first_seq),
+            enc(f)?,
+        );
+    }
+    if let (Some(before), Some(after)) = (before, min_cursor(txn)?) {
+        for seq in before..after {
+            txn.delete(CF_OUTBOX, keys::outbox_key(seq));
+        }
+    }
+    Ok(CommandResult::Changed(true))
 }
 
 /// Write `event` to the outbox if a webhook endpoint subscribes to its kind (invariant 4:
@@ -194,6 +271,11 @@ fn emit(txn: &mut Txn<'_>, at_ms: u64, event: Event) -> Result<(), StorageError>
     if !wanted {
         return Ok(());
     }
+    append_event(txn, at_ms, event)
+}
+
+/// Give `event` the next outbox sequence number and store it.
+fn append_event(txn: &mut Txn<'_>, at_ms: u64, event: Event) -> Result<(), StorageError> {
     let seq = match txn.get(CF_OUTBOX, keys::OUTBOX_NEXT)? {
         Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
         _ => 0,

@@ -419,3 +419,46 @@ async fn events_are_written_with_their_change_when_subscribed() {
     assert_eq!(kinds, ["queued", "queued", "blocks", "failed"]);
     assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3]);
 }
+
+/// Webhook cursors: a new endpoint starts at the end of the outbox, progress only moves
+/// forward, and events every endpoint has passed are removed.
+#[tokio::test]
+async fn webhook_cursors_start_at_the_end_and_trim_the_outbox() {
+    let mut s = Sm::new();
+    let eps = |names: &[&str]| Command::PutSetting {
+        key: "webhook/endpoints".into(),
+        value: serde_json::to_string(
+            &names
+                .iter()
+                .map(|n| serde_json::json!({"name": n, "url": "http://h/", "events": ["queued"]}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap(),
+    };
+    s.apply(eps(&["a"])).await;
+    s.apply(message("m1", &["x@y", "z@y"], 10)).await; // events 0, 1
+    s.apply(eps(&["a", "b"])).await; // b starts at 2
+    s.apply(message("m2", &["w@y"], 20)).await; // event 2
+    let r = s.sm.reader();
+    assert_eq!(r.webhook_cursor("a").unwrap(), Some(0));
+    assert_eq!(r.webhook_cursor("b").unwrap(), Some(2));
+    let progress = |ep: &str, next: u64| Command::WebhookProgress {
+        endpoint: ep.into(),
+        next_seq: next,
+        failure: None,
+    };
+    assert_eq!(
+        s.apply(progress("a", 3)).await,
+        CommandResult::Changed(true)
+    );
+    assert_eq!(
+        s.apply(progress("a", 1)).await,
+        CommandResult::Changed(false),
+        "never backwards"
+    );
+    // a is at 3, b at 2: events 0 and 1 are gone, 2 is kept for b.
+    let seqs: Vec<u64> = r.events(0, 10).unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [2]);
+    s.apply(progress("b", 3)).await;
+    assert!(r.events(0, 10).unwrap().is_empty());
+}

@@ -633,3 +633,73 @@ impl Drop for Mx {
         let _ = self.child.wait();
     }
 }
+
+/// The webhook receiver (`tests/peers/webhook_receiver.py`): records every POST; the first
+/// `fail_first` are answered 500.
+pub struct Receiver {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Receiver {
+    pub fn start(fail_first: u32) -> Receiver {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/webhook_receiver.py");
+        let mut child = Command::new(debian_python())
+            .arg(&script)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--fail-first",
+                &fail_first.to_string(),
+                "--out",
+            ])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(
+            line.starts_with("READY"),
+            "webhook receiver did not start: {line:?}"
+        );
+        Receiver { port, dir, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Every request so far: (status answered, headers, body).
+    pub fn requests(&self) -> Vec<(u16, Value, Vec<u8>)> {
+        use base64::Engine;
+        std::fs::read_to_string(self.dir.path().join("requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| {
+                let body = base64::engine::general_purpose::STANDARD
+                    .decode(v["body_b64"].as_str().unwrap_or(""))
+                    .unwrap_or_default();
+                (
+                    v["status"].as_u64().unwrap_or(0) as u16,
+                    v["headers"].clone(),
+                    body,
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -10,10 +10,12 @@ use hato_cluster::{AdminRequest, ReadRequest, ReadResponse};
 use hato_storage::{Command, NodeInfo};
 
 mod delivery;
+mod webhook;
 pub use delivery::{
     bounce_list, domain, events, queue, route, BounceListArgs, DomainCmd, EventsArgs, QueueCmd,
     RouteCmd,
 };
+pub use webhook::{webhook, WebhookCmd};
 
 #[derive(Args, Debug, Clone)]
 pub struct Target {

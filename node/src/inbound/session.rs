@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use base64::Engine;
-use hato_storage::command::NewMessage;
+use hato_storage::command::{InboundMail, NewMessage};
 use hato_storage::{Command, CommandResult};
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
 use smtp_proto::{Error as ProtoError, Request};
@@ -99,6 +99,8 @@ struct Transaction {
     recipients: Vec<String>,
     /// Recipients on the bounce domain: reports about mail we sent, not mail to relay.
     bounces: Vec<bounce::VerpTarget>,
+    /// Recipients matching an inbound webhook rule: (endpoint, filter, address).
+    inbound: Vec<(String, String, String)>,
     body: Vec<u8>,
     too_big: bool,
     bdat: bool,
@@ -518,6 +520,18 @@ impl Session {
                         };
                     }
                 }
+                // Mail for an inbound webhook rule is accepted from anyone, like an MX.
+                let rule = crate::webhook::endpoints(&self.inb.cluster)
+                    .into_iter()
+                    .find_map(|ep| {
+                        let r = ep.inbound.iter().find(|r| r.applies_to(&to.address))?;
+                        Some((ep.name.clone(), r.filter.clone()))
+                    });
+                if let Some((endpoint, filter)) = rule {
+                    self.tx.inbound.push((endpoint, filter, to.address));
+                    self.reply(250, "2.1.5", "Recipient OK");
+                    return Next::Continue;
+                }
                 if !self.authorized_to_relay() {
                     let text = format!("<{}>: Relay access denied", to.address);
                     return self.bad_command(554, "5.7.1", &text);
@@ -544,7 +558,10 @@ impl Session {
                 if self.tx.mail_from.is_none() {
                     return self.bad_command(503, "5.5.1", "Need MAIL command first");
                 }
-                if self.tx.recipients.is_empty() && self.tx.bounces.is_empty() {
+                if self.tx.recipients.is_empty()
+                    && self.tx.bounces.is_empty()
+                    && self.tx.inbound.is_empty()
+                {
                     return self.bad_command(554, "5.5.1", "No valid recipients");
                 }
                 if self.tx.bdat {
@@ -563,7 +580,10 @@ impl Session {
                 self.input = Input::Bdat(BdatReceiver::new(chunk_size, is_last));
                 let refuse = if self.tx.mail_from.is_none() {
                     Some((503, "5.5.1", "Need MAIL command first"))
-                } else if self.tx.recipients.is_empty() && self.tx.bounces.is_empty() {
+                } else if self.tx.recipients.is_empty()
+                    && self.tx.bounces.is_empty()
+                    && self.tx.inbound.is_empty()
+                {
                     Some((554, "5.5.1", "No valid recipients"))
                 } else {
                     None
@@ -692,10 +712,39 @@ impl Session {
                 }
                 tracing::info!(%msg, rcpt, "bounce recorded");
             }
-            if tx.recipients.is_empty() {
+            if tx.recipients.is_empty() && tx.inbound.is_empty() {
                 self.reply(250, "2.0.0", &format!("Ok: bounce processed as {id}"));
                 return;
             }
+        }
+        for (n, (endpoint, filter, to)) in tx.inbound.iter().enumerate() {
+            let mail = InboundMail {
+                id: format!("{id}i{n}"),
+                at_ms: received_ms,
+                endpoint: endpoint.clone(),
+                filter: filter.clone(),
+                envelope_from: tx.mail_from.clone().unwrap_or_default(),
+                envelope_to: to.clone(),
+                raw: tx.body.clone(),
+            };
+            if let Err(e) = self
+                .inb
+                .cluster
+                .write(Command::Inbound(Box::new(mail)))
+                .await
+            {
+                tracing::warn!(%id, error = %e, "inbound mail not recorded");
+                self.reply(
+                    451,
+                    "4.3.0",
+                    "Temporary failure: message not replicated, try again later",
+                );
+                return;
+            }
+        }
+        if tx.recipients.is_empty() {
+            self.reply(250, "2.0.0", &format!("Ok: queued as {id}"));
+            return;
         }
         let facts = message::facts(&tx.body);
         let protocol = match (self.esmtp, self.tls, self.auth_user.is_some()) {
