@@ -572,6 +572,47 @@ pub fn venv_python(tool: &str) -> PathBuf {
     p
 }
 
+/// Start `tests/peers/<script>` on a free port with an output directory; waits for its
+/// `READY` line.
+fn spawn_peer(script: &str, args: &[&str], hint: &str) -> (u16, tempfile::TempDir, Child) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("peers")
+        .join(script);
+    let mut child = Command::new(debian_python())
+        .arg(&path)
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .arg("--out")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.starts_with("READY"), "{hint}: {line:?}");
+    (port, dir, child)
+}
+
+/// A single bootstrapped node with `delivery` settings, started and leading.
+pub fn single_node(delivery: &str) -> (tempfile::TempDir, Node) {
+    let root = tempfile::tempdir().unwrap();
+    let opts = NodeOpts {
+        delivery: fast_delivery(delivery),
+        ..Default::default()
+    };
+    let mut n = Node::new(root.path(), 1, true, &[], &opts);
+    n.start();
+    wait_for("leader", Duration::from_secs(30), || {
+        n.status().filter(|s| s["role"] == "leader")
+    });
+    (root, n)
+}
+
 /// The scripted MX (`tests/peers/scripted_mx.py`, on Debian's python3-aiosmtpd): answers by
 /// recipient local part (`perm` 550, `tempN` 451 N times, `slow` waits 3 s, else 250) and
 /// stores every accepted message (fsync'd) plus a JSON line per message in `log.jsonl`.
@@ -583,24 +624,10 @@ pub struct Mx {
 
 impl Mx {
     pub fn start() -> Mx {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/scripted_mx.py");
-        let mut child = Command::new(debian_python())
-            .arg(&script)
-            .args(["--port", &port.to_string(), "--out"])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(
-            line.starts_with("READY"),
-            "scripted MX did not start (apt-get install python3-aiosmtpd): {line:?}"
+        let (port, dir, child) = spawn_peer(
+            "scripted_mx.py",
+            &[],
+            "scripted MX did not start (apt-get install python3-aiosmtpd)",
         );
         Mx { port, dir, child }
     }
@@ -644,30 +671,10 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(fail_first: u32) -> Receiver {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/webhook_receiver.py");
-        let mut child = Command::new(debian_python())
-            .arg(&script)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--fail-first",
-                &fail_first.to_string(),
-                "--out",
-            ])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(
-            line.starts_with("READY"),
-            "webhook receiver did not start: {line:?}"
+        let (port, dir, child) = spawn_peer(
+            "webhook_receiver.py",
+            &["--fail-first", &fail_first.to_string()],
+            "webhook receiver did not start",
         );
         Receiver { port, dir, child }
     }

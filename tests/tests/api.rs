@@ -18,16 +18,7 @@ struct Api {
 
 fn setup() -> Api {
     let mx = Mx::start();
-    let root = tempfile::tempdir().unwrap();
-    let opts = NodeOpts {
-        delivery: fast_delivery(""),
-        ..Default::default()
-    };
-    let mut node = Node::new(root.path(), 1, true, &[], &opts);
-    node.start();
-    wait_for("leader", Duration::from_secs(30), || {
-        node.status().filter(|s| s["role"] == "leader")
-    });
+    let (root, node) = hato_tests::single_node("");
     let n = node.raft.clone();
     hato_ok(&[
         "route",

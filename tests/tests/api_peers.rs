@@ -5,23 +5,12 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use hato_tests::{
-    fast_delivery, hato_ok, http_get, http_post, venv_python, wait_for, Mx, Node, NodeOpts,
-};
+use hato_tests::{hato_ok, http_get, http_post, venv_python, wait_for, Mx, Node};
 use serde_json::Value;
 
 fn node_with_mx() -> (tempfile::TempDir, Node, Mx, String, String) {
     let mx = Mx::start();
-    let root = tempfile::tempdir().unwrap();
-    let opts = NodeOpts {
-        delivery: fast_delivery(""),
-        ..Default::default()
-    };
-    let mut n = Node::new(root.path(), 1, true, &[], &opts);
-    n.start();
-    wait_for("leader", Duration::from_secs(30), || {
-        n.status().filter(|s| s["role"] == "leader")
-    });
+    let (root, n) = hato_tests::single_node("");
     hato_ok(&[
         "route",
         "set",

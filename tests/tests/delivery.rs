@@ -12,16 +12,7 @@ use hato_tests::{
 use serde_json::Value;
 
 fn single(delivery: &str) -> (tempfile::TempDir, Node) {
-    let root = tempfile::tempdir().unwrap();
-    let opts = NodeOpts {
-        delivery: fast_delivery(delivery),
-        ..Default::default()
-    };
-    let mut n = Node::new(root.path(), 1, true, &[], &opts);
-    n.start();
-    wait_for("leader", Duration::from_secs(30), || {
-        n.status().filter(|s| s["role"] == "leader")
-    });
+    let (root, n) = hato_tests::single_node(delivery);
     hato_ok(&["smtp", "allow", "add", "--node", &n.raft, "127.0.0.0/8"]);
     (root, n)
 }
@@ -509,16 +500,7 @@ fn json_lines(out: &str) -> Vec<Value> {
 #[test]
 fn bounce_mail_is_matched_by_verp_recorded_and_auto_blocks() {
     let mx = Mx::start();
-    let root = tempfile::tempdir().unwrap();
-    let opts = NodeOpts {
-        delivery: fast_delivery("retry_schedule_secs = [600]\n"),
-        ..Default::default()
-    };
-    let mut n = Node::new(root.path(), 1, true, &[], &opts);
-    n.start();
-    wait_for("leader", Duration::from_secs(30), || {
-        n.status().filter(|s| s["role"] == "leader")
-    });
+    let (_root, n) = hato_tests::single_node("retry_schedule_secs = [600]\n");
     route_all_to(&n.raft, &mx);
     hato_ok(&[
         "domain",

@@ -9,16 +9,7 @@ use hato_tests::{fast_delivery, hato_ok, wait_for, Cluster, Mx, Node, NodeOpts, 
 use serde_json::Value;
 
 fn single(mx: &Mx) -> (tempfile::TempDir, Node) {
-    let root = tempfile::tempdir().unwrap();
-    let opts = NodeOpts {
-        delivery: fast_delivery(""),
-        ..Default::default()
-    };
-    let mut n = Node::new(root.path(), 1, true, &[], &opts);
-    n.start();
-    wait_for("leader", Duration::from_secs(30), || {
-        n.status().filter(|s| s["role"] == "leader")
-    });
+    let (root, n) = hato_tests::single_node("");
     setup(&n.raft, mx);
     (root, n)
 }

@@ -496,8 +496,25 @@ pub enum ApiUserCmd {
     },
 }
 
+/// Store a secret (SMTP password or API key) hashed under a setting key.
+async fn put_credential(t: &Target, key: &str, secret: &str) -> anyhow::Result<()> {
+    let value = serde_json::to_string(&crate::settings::Credential {
+        hash: crate::settings::hash_password(secret),
+    })?;
+    remote::write(
+        &t.node,
+        Command::PutSetting {
+            key: key.to_string(),
+            value,
+        },
+        t.timeout(),
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn api(cmd: ApiCmd) -> anyhow::Result<()> {
-    use crate::settings::{hash_password, Credential, API_USER_PREFIX};
+    use crate::settings::API_USER_PREFIX;
     match cmd {
         ApiCmd::User(ApiUserCmd::Add { t, name, key }) => {
             check_user_name(&name)?;
@@ -510,18 +527,7 @@ pub async fn api(cmd: ApiCmd) -> anyhow::Result<()> {
                     b.iter().map(|x| format!("{x:02x}")).collect()
                 }
             };
-            let value = serde_json::to_string(&Credential {
-                hash: hash_password(&key),
-            })?;
-            remote::write(
-                &t.node,
-                Command::PutSetting {
-                    key: format!("{API_USER_PREFIX}{name}"),
-                    value,
-                },
-                t.timeout(),
-            )
-            .await?;
+            put_credential(&t, &format!("{API_USER_PREFIX}{name}"), &key).await?;
             println!("{}", serde_json::json!({"api_user": name, "api_key": key}));
         }
         ApiCmd::User(ApiUserCmd::Remove { t, name }) => {
@@ -579,7 +585,7 @@ fn check_user_name(name: &str) -> anyhow::Result<()> {
 }
 
 pub async fn smtp(cmd: SmtpCmd) -> anyhow::Result<()> {
-    use crate::settings::{hash_password, Cidr, Credential, ALLOWED_IP_PREFIX, CREDENTIAL_PREFIX};
+    use crate::settings::{Cidr, ALLOWED_IP_PREFIX, CREDENTIAL_PREFIX};
     match cmd {
         SmtpCmd::User(SmtpUserCmd::Add { t, name, password }) => {
             check_user_name(&name)?;
@@ -596,18 +602,7 @@ pub async fn smtp(cmd: SmtpCmd) -> anyhow::Result<()> {
             if password.len() < 8 {
                 bail!("the password must have at least 8 characters");
             }
-            let value = serde_json::to_string(&Credential {
-                hash: hash_password(&password),
-            })?;
-            remote::write(
-                &t.node,
-                Command::PutSetting {
-                    key: format!("{CREDENTIAL_PREFIX}{name}"),
-                    value,
-                },
-                t.timeout(),
-            )
-            .await?;
+            put_credential(&t, &format!("{CREDENTIAL_PREFIX}{name}"), &password).await?;
         }
         SmtpCmd::User(SmtpUserCmd::Remove { t, name }) => {
             let key = format!("{CREDENTIAL_PREFIX}{name}");
