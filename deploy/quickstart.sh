@@ -3,7 +3,8 @@
 #   deploy/quickstart.sh             one node, data in ./hato-data, internode 127.0.0.1:9400,
 #                                    HTTP 127.0.0.1:8400
 #   deploy/quickstart.sh --cluster   three nodes on loopback (data in ./hato-local/nodeN),
-#                                    internode 127.0.0.1:9401-9403, HTTP 127.0.0.1:8401-8403
+#                                    internode 127.0.0.1:9401-9403, HTTP 127.0.0.1:8401-8403,
+#                                    SMTP relay 127.0.0.1:2521-2523, submission 5581-5583
 # Ctrl-C stops everything. Running it again keeps the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,16 @@ raft = "127.0.0.1:940$i"
 http = "127.0.0.1:840$i"
 [cluster]
 $cluster
+[smtp]
+hostname = "node$i.hato.local"
+[[smtp.listener]]
+addr = "127.0.0.1:252$i"
+mode = "relay"
+tls = "starttls"
+[[smtp.listener]]
+addr = "127.0.0.1:558$i"
+mode = "submission"
+tls = "starttls"
 TOML
     "$HATO" serve --config "hato-local/node$i/hato.toml" 2>>"hato-local/node$i/hato.log" &
     pids+=("$!")

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Acceptance-throughput benchmark: Hato (single node, and a 3-node cluster on this machine)
+# against a durable aiosmtpd sink (fsync before 250) and smtp-sink (a non-durable ceiling),
+# all driven by Postfix's smtp-source in the same run, on loopback. (A private Postfix relay
+# as a third peer is not in yet: its instance would not start from a scratch config dir.)
+#
+#   tests/bench/accept.sh [MESSAGES] [SIZE_BYTES] [CONNECTIONS]     (default 5000 4096 20)
+#
+# Prints messages/second per system and the ratio to the durable sink.
+# Absolute numbers drift on shared machines; compare the ratios.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. deploy/lib.sh
+N="${1:-5000}"; SIZE="${2:-4096}"; CONC="${3:-20}"
+ensure_packages postfix python3-aiosmtpd
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
+if [ -z "${HATO_BIN:-}" ]; then cargo build --release --locked --bin hato >/dev/null; fi
+HATO="${HATO_BIN:-$CARGO_TARGET_DIR/release/hato}"
+W="$(mktemp -d /tmp/hato-bench.XXXXXX)"
+pids=()
+cleanup() {
+    kill "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+# Time `smtp-source` sending N messages of SIZE bytes over CONC connections to $1.
+rate() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example "$1" >/dev/null
+    t1=$(date +%s.%N)
+    echo "$N / ($t1 - $t0)" | bc -l
+}
+
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
+
+# 1. smtp-sink: accepts and discards (not durable: a ceiling for the load generator).
+smtp-sink -u "$(id -un | sed 's/^root$/nobody/')" 127.0.0.1:20025 1000 & pids+=("$!")
+wait_port 20025
+
+# 2. The durable aiosmtpd sink: writes and fsyncs each message (and its log line) before 250.
+mkdir -p "$W/sink"
+/usr/bin/python3 tests/peers/scripted_mx.py --port 20026 --out "$W/sink" >/dev/null & pids+=("$!")
+wait_port 20026
+
+# 3. Hato, one node and three nodes, delivery off (acceptance only), relay open to loopback.
+node_cfg() { # id raft http smtp bootstrap join
+    cat <<TOML
+node_id = $1
+data_dir = "$W/hato$1-$7/data"
+[listen]
+raft = "127.0.0.1:$2"
+http = "127.0.0.1:$3"
+[cluster]
+bootstrap = $5
+join = [$6]
+snapshot_every = 100000
+[smtp]
+hostname = "bench$1.local"
+[[smtp.listener]]
+addr = "127.0.0.1:$4"
+mode = "relay"
+tls = "none"
+[delivery]
+enabled = false
+TOML
+}
+start_hato() { # size(1|3)
+    local size=$1 i join
+    for i in $(seq 1 "$size"); do
+        mkdir -p "$W/hato$i-$size"
+        if [ "$i" = 1 ]; then join=""; b=true; else join="\"127.0.0.1:$((21000 + size * 10 + 1))\""; b=false; fi
+        node_cfg "$i" $((21000 + size * 10 + i)) $((22000 + size * 10 + i)) $((23000 + size * 10 + i)) "$b" "$join" "$size" > "$W/hato$i-$size/hato.toml"
+        "$HATO" serve --config "$W/hato$i-$size/hato.toml" 2>"$W/hato$i-$size/log" & pids+=("$!")
+        sleep 0.5
+    done
+    for _ in $(seq 1 100); do
+        if "$HATO" cluster status --node "127.0.0.1:$((21000 + size * 10 + 1))" 2>/dev/null | tr -d ' \n' | grep -q "\"voters\":\[$(seq -s, 1 "$size")\]"; then break; fi
+        sleep 0.2
+    done
+    "$HATO" smtp allow add --node "127.0.0.1:$((21000 + size * 10 + 1))" 127.0.0.0/8 >/dev/null
+    sleep 1
+}
+start_hato 1
+start_hato 3
+
+echo "== acceptance: $N messages of $SIZE bytes over $CONC connections ($(nproc) cores, $(date -u +%F))"
+sink=$(rate 127.0.0.1:20025);    printf '%-34s %8.0f msg/s (not durable: ceiling)\n' "smtp-sink" "$sink"
+durable=$(rate 127.0.0.1:20026); printf '%-34s %8.0f msg/s\n' "aiosmtpd durable sink (fsync)" "$durable"
+h1=$(rate 127.0.0.1:23011)
+printf '%-34s %8.0f msg/s  %.2fx the durable sink\n' "Hato, 1 node" "$h1" "$(echo "$h1/$durable" | bc -l)"
+h3=$(rate 127.0.0.1:23031)
+printf '%-34s %8.0f msg/s  %.2fx the durable sink\n' "Hato, 3 nodes (via node 1)" "$h3" "$(echo "$h3/$durable" | bc -l)"
