@@ -45,8 +45,9 @@ mkdir -p "$W/sink"
 /usr/bin/python3 tests/peers/scripted_mx.py --port 20026 --out "$W/sink" >/dev/null & pids+=("$!")
 wait_port 20026
 
-# 3. Hato, one node and three nodes, delivery off (acceptance only), relay open to loopback.
-node_cfg() { # id raft http smtp bootstrap join
+# 3. Hato: one node and three nodes for acceptance (delivery off), and one node that also
+#    delivers to smtp-sink (end to end). Relay is open to loopback.
+node_cfg() { # id raft http smtp bootstrap join block delivery
     cat <<TOML
 node_id = $1
 data_dir = "$W/hato$1-$7/data"
@@ -64,27 +65,29 @@ addr = "127.0.0.1:$4"
 mode = "relay"
 tls = "none"
 [delivery]
-enabled = false
+enabled = $8
 TOML
 }
-start_hato() { # size(1|3)
-    local size=$1 i join
-    for i in $(seq 1 "$size"); do
-        mkdir -p "$W/hato$i-$size"
-        if [ "$i" = 1 ]; then join=""; b=true; else join="\"127.0.0.1:$((21000 + size * 10 + 1))\""; b=false; fi
-        node_cfg "$i" $((21000 + size * 10 + i)) $((22000 + size * 10 + i)) $((23000 + size * 10 + i)) "$b" "$join" "$size" > "$W/hato$i-$size/hato.toml"
-        "$HATO" serve --config "$W/hato$i-$size/hato.toml" 2>"$W/hato$i-$size/log" & pids+=("$!")
+start_hato() { # port block, node count, delivery (true|false)
+    local blk=$1 count=$2 deliver=$3 i join b
+    for i in $(seq 1 "$count"); do
+        mkdir -p "$W/hato$i-$blk"
+        if [ "$i" = 1 ]; then join=""; b=true; else join="\"127.0.0.1:$((21000 + blk * 10 + 1))\""; b=false; fi
+        node_cfg "$i" $((21000 + blk * 10 + i)) $((22000 + blk * 10 + i)) $((23000 + blk * 10 + i)) "$b" "$join" "$blk" "$deliver" > "$W/hato$i-$blk/hato.toml"
+        "$HATO" serve --config "$W/hato$i-$blk/hato.toml" 2>"$W/hato$i-$blk/log" & pids+=("$!")
         sleep 0.5
     done
     for _ in $(seq 1 100); do
-        if "$HATO" cluster status --node "127.0.0.1:$((21000 + size * 10 + 1))" 2>/dev/null | tr -d ' \n' | grep -q "\"voters\":\[$(seq -s, 1 "$size")\]"; then break; fi
+        if "$HATO" cluster status --node "127.0.0.1:$((21000 + blk * 10 + 1))" 2>/dev/null | tr -d ' \n' | grep -q "\"voters\":\[$(seq -s, 1 "$count")\]"; then break; fi
         sleep 0.2
     done
-    "$HATO" smtp allow add --node "127.0.0.1:$((21000 + size * 10 + 1))" 127.0.0.0/8 >/dev/null
+    "$HATO" smtp allow add --node "127.0.0.1:$((21000 + blk * 10 + 1))" 127.0.0.0/8 >/dev/null
     sleep 1
 }
-start_hato 1
-start_hato 3
+start_hato 1 1 false   # one node, acceptance only
+start_hato 3 3 false   # three nodes, acceptance only
+start_hato 2 1 true    # one node that also delivers (end to end)
+"$HATO" route set --node 127.0.0.1:21021 '*' --host 127.0.0.1 --port 20025 >/dev/null
 
 echo "== acceptance: $N messages of $SIZE bytes over $CONC connections ($(nproc) cores, $(date -u +%F))"
 sink=$(rate 127.0.0.1:20025);    printf '%-34s %8.0f msg/s (not durable: ceiling)\n' "smtp-sink" "$sink"
@@ -93,3 +96,16 @@ h1=$(rate 127.0.0.1:23011)
 printf '%-34s %8.0f msg/s  %.2fx the durable sink\n' "Hato, 1 node" "$h1" "$(echo "$h1/$durable" | bc -l)"
 h3=$(rate 127.0.0.1:23031)
 printf '%-34s %8.0f msg/s  %.2fx the durable sink\n' "Hato, 3 nodes (via node 1)" "$h3" "$(echo "$h3/$durable" | bc -l)"
+
+# End to end: accepted by one node, delivered to smtp-sink; time until the queue is empty.
+t0=$(date +%s.%N)
+smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23021 >/dev/null
+t_acc=$(date +%s.%N)
+for _ in $(seq 1 3000); do
+    "$HATO" queue stats --node 127.0.0.1:21021 | grep -q '"pending": 0' && break
+    sleep 0.2
+done
+t1=$(date +%s.%N)
+e2e=$(echo "$N / ($t1 - $t0)" | bc -l)
+acc=$(echo "$N / ($t_acc - $t0)" | bc -l)
+printf '%-34s %8.0f msg/s  (%.2fx its own acceptance, drained %d in %.1f s)\n' "Hato, 1 node, end to end" "$e2e" "$(echo "$e2e/$acc" | bc -l)" "$N" "$(echo "$t1 - $t0" | bc -l)"
