@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 ensure_build_deps
 # Real SMTP peers used by the end-to-end tests.
-ensure_packages swaks openssl python3-aiosmtpd python3-dkim python3-nacl python3-venv
+ensure_packages swaks openssl postfix python3-aiosmtpd python3-dkim python3-nacl python3-venv
 # Python peers from PyPI for the API tests: the official Customers Mail Cloud SDK and
 # schemathesis (OpenAPI-driven fuzzing), in a venv kept next to the build cache.
 export HATO_PY_VENV="${HATO_PY_VENV:-$HOME/.cache/hato-py}"

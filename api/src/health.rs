@@ -1,4 +1,4 @@
-//! Health, readiness and status endpoints.
+//! Health, readiness and status endpoints (`/health` and `/status` include queue size and age).
 
 use std::convert::Infallible;
 
@@ -16,6 +16,7 @@ pub fn routes(
         .map(|c: ClusterHandle| {
             let mut st = serde_json::to_value(c.status()).unwrap_or_default();
             st["status"] = "ok".into();
+            st["queue"] = queue(&c);
             warp::reply::json(&st)
         });
     let ready = warp::path!("ready")
@@ -33,8 +34,31 @@ pub fn routes(
     let status = warp::path!("status")
         .and(warp::get())
         .and(with)
-        .map(|c: ClusterHandle| warp::reply::json(&c.status()));
+        .map(|c: ClusterHandle| {
+            let mut st = serde_json::to_value(c.status()).unwrap_or_default();
+            st["queue"] = queue(&c);
+            warp::reply::json(&st)
+        });
     health.or(ready).or(status)
+}
+
+/// Queue size and age on this node's copy of the state (for monitoring).
+fn queue(c: &ClusterHandle) -> serde_json::Value {
+    match c.reader().queue_stats() {
+        Ok(q) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            serde_json::json!({
+                "pending": q.pending,
+                "oldest_received_ms": q.oldest_received_ms,
+                "oldest_age_secs": q.oldest_received_ms.map(|t| now.saturating_sub(t) / 1000),
+                "next_due_ms": q.next_due_ms,
+            })
+        }
+        Err(e) => serde_json::json!({"error": e.to_string()}),
+    }
 }
 
 /// Unknown paths and methods get a JSON error, not an empty body; an oversized API request

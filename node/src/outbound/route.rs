@@ -59,7 +59,19 @@ impl Router {
     /// A router using `dns_servers` (empty: the system's resolv.conf).
     pub fn new(dns_servers: &[SocketAddr], mx_port: u16) -> anyhow::Result<Self> {
         let resolver = if dns_servers.is_empty() {
-            TokioResolver::builder_tokio()?.build()?
+            match TokioResolver::builder_tokio() {
+                Ok(b) => b.build()?,
+                Err(e) => {
+                    // No usable /etc/resolv.conf: keep running (smart-host routes still work);
+                    // MX lookups fail as temporary errors until delivery.dns_servers is set.
+                    tracing::warn!(error = %e, "no system DNS configuration; set delivery.dns_servers");
+                    TokioResolver::builder_with_config(
+                        ResolverConfig::from_name_servers(Vec::new()),
+                        TokioRuntimeProvider::default(),
+                    )
+                    .build()?
+                }
+            }
         } else {
             let servers = dns_servers
                 .iter()
