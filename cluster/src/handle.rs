@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use hato_storage::{Command, CommandResult, NodeId, NodeInfo, ReadView};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, ServerState};
-use tonic::transport::Channel;
 
 use crate::error::ClusterError;
 use crate::messages::{
@@ -58,14 +57,14 @@ struct Inner {
     raft: Raft,
     reader: ReadView,
     opts: ClusterOptions,
-    peers: Mutex<HashMap<String, ClusterClient<Channel>>>,
+    peers: Mutex<HashMap<String, ClusterClient<crate::auth::Conn>>>,
 }
 
 /// A connected client for the Cluster service of the node at `addr` (used by peers and the CLI).
-pub fn cluster_client(addr: &str) -> Result<ClusterClient<Channel>, ClusterError> {
+pub fn cluster_client(addr: &str) -> Result<ClusterClient<crate::auth::Conn>, ClusterError> {
     let ch = crate::network::channel(addr)
         .map_err(|e| ClusterError::Unavailable(format!("{addr}: {e}")))?;
-    Ok(ClusterClient::new(ch)
+    Ok(ClusterClient::with_interceptor(ch, crate::auth::AddSecret)
         .max_decoding_message_size(MAX_RPC_BYTES)
         .max_encoding_message_size(MAX_RPC_BYTES))
 }
@@ -85,7 +84,7 @@ fn ms(d: Duration) -> u64 {
 /// Call one Cluster RPC on `addr`, bounded by `timeout`. A timeout means the outcome is
 /// unknown, reported as `NoQuorum`.
 async fn call<Req, Resp, F, Fut>(
-    client: ClusterClient<Channel>,
+    client: ClusterClient<crate::auth::Conn>,
     addr: &str,
     req: &Req,
     timeout: Duration,
@@ -94,7 +93,7 @@ async fn call<Req, Resp, F, Fut>(
 where
     Req: serde::Serialize,
     Resp: serde::de::DeserializeOwned,
-    F: FnOnce(ClusterClient<Channel>, pb::Blob) -> Fut,
+    F: FnOnce(ClusterClient<crate::auth::Conn>, pb::Blob) -> Fut,
     Fut: Future<Output = Result<tonic::Response<pb::Blob>, tonic::Status>>,
 {
     let blob = pb::blob(req).map_err(|s| status_err(addr, s))?;
@@ -244,7 +243,7 @@ impl ClusterHandle {
         &self.inner.opts
     }
 
-    fn peer(&self, addr: &str) -> Result<ClusterClient<Channel>, ClusterError> {
+    fn peer(&self, addr: &str) -> Result<ClusterClient<crate::auth::Conn>, ClusterError> {
         let mut peers = self.inner.peers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = peers.get(addr) {
             return Ok(c.clone());
@@ -277,7 +276,7 @@ impl ClusterHandle {
     where
         L: Fn(Duration) -> LF,
         LF: Future<Output = Result<T, ClusterError>>,
-        R: Fn(ClusterClient<Channel>, String, Duration) -> RF,
+        R: Fn(ClusterClient<crate::auth::Conn>, String, Duration) -> RF,
         RF: Future<Output = Result<T, ClusterError>>,
     {
         let start = Instant::now();

@@ -11,6 +11,7 @@
 //! - Membership changes (init, join, add learner, promote, remove) go through
 //!   [`ClusterHandle::admin`], forwarded to the leader the same way.
 
+pub mod auth;
 pub mod error;
 pub mod handle;
 pub mod messages;
@@ -20,6 +21,8 @@ pub mod service;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tonic::service::interceptor::InterceptedService;
 
 pub use error::ClusterError;
 pub use handle::{ClusterHandle, ClusterOptions};
@@ -100,16 +103,18 @@ pub async fn serve(
 ) -> Result<(), ClusterError> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .add_service(
+        .add_service(InterceptedService::new(
             pb::raft_server::RaftServer::new(service::RaftService::new(handle.clone()))
                 .max_decoding_message_size(MAX_RPC_BYTES)
                 .max_encoding_message_size(MAX_RPC_BYTES),
-        )
-        .add_service(
+            auth::check,
+        ))
+        .add_service(InterceptedService::new(
             pb::cluster_server::ClusterServer::new(service::ClusterService::new(handle))
                 .max_decoding_message_size(MAX_RPC_BYTES)
                 .max_encoding_message_size(MAX_RPC_BYTES),
-        )
+            auth::check,
+        ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| ClusterError::Unavailable(format!("internode server: {e}")))

@@ -28,7 +28,7 @@ pub struct NetworkFactory;
 pub struct Connection {
     target: NodeId,
     addr: String,
-    client: Option<RaftClient<Channel>>,
+    client: Option<RaftClient<crate::auth::Conn>>,
 }
 
 /// A lazily connecting channel to `addr` (`host:port`).
@@ -58,9 +58,9 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 struct Msg(String);
 
 impl Connection {
-    fn client(&mut self) -> Result<RaftClient<Channel>, tonic::transport::Error> {
+    fn client(&mut self) -> Result<RaftClient<crate::auth::Conn>, tonic::transport::Error> {
         if self.client.is_none() {
-            let c = RaftClient::new(channel(&self.addr)?)
+            let c = RaftClient::with_interceptor(channel(&self.addr)?, crate::auth::AddSecret)
                 .max_decoding_message_size(MAX_RPC_BYTES)
                 .max_encoding_message_size(MAX_RPC_BYTES);
             self.client = Some(c);

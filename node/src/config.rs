@@ -193,6 +193,9 @@ pub struct ClusterSection {
     /// Log entries kept after a snapshot, so a briefly lagging node catches up from the log
     /// rather than by a whole snapshot.
     pub keep_logs_after_snapshot: u64,
+    /// Shared secret every internode request must carry (empty: the internode port is open;
+    /// use only on a private network). The CLI reads it from HATO_CLUSTER_SECRET.
+    pub secret: String,
 }
 
 /// Logging.
@@ -238,6 +241,7 @@ impl Default for ClusterSection {
             election_timeout_max_ms: 1500,
             snapshot_every: 50_000,
             keep_logs_after_snapshot: 1000,
+            secret: String::new(),
         }
     }
 }
@@ -361,6 +365,13 @@ impl Config {
                 "cluster.election_timeout_max_ms ({}) must be greater than election_timeout_min_ms ({})",
                 c.election_timeout_max_ms, c.election_timeout_min_ms
             )));
+        }
+        if !c.secret.is_empty()
+            && (c.secret.len() < 16 || !c.secret.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(ConfigError::Invalid(
+                "cluster.secret must be at least 16 printable characters without spaces".into(),
+            ));
         }
         if c.snapshot_every < 10 {
             return Err(ConfigError::Invalid(

@@ -101,6 +101,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if !matches!(args.command, Command::Serve(_)) {
+        // Client subcommands authenticate to the internode port with this secret.
+        hato_cluster::auth::set_secret(std::env::var("HATO_CLUSTER_SECRET").ok());
+    }
     let res = rt.block_on(async move {
         match args.command {
             Command::Serve(a) => serve::run(a).await,

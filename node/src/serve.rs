@@ -47,6 +47,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .init();
     tracing::info!(node_id = cfg.node_id, data_dir = %cfg.data_dir.display(), "starting hato");
 
+    // Internode authentication: the config's secret, else the environment's.
+    let secret = if cfg.cluster.secret.is_empty() {
+        std::env::var("HATO_CLUSTER_SECRET").ok()
+    } else {
+        Some(cfg.cluster.secret.clone())
+    };
+    hato_cluster::auth::set_secret(secret);
+
     // 3. Storage.
     let (log, sm) = hato_storage::open(&cfg.data_dir)
         .with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;

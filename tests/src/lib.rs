@@ -153,6 +153,8 @@ pub struct NodeOpts {
     pub smtp_extra: String,
     /// `[delivery]` keys, one per line; empty: delivery disabled (tests of acceptance only).
     pub delivery: String,
+    /// `cluster.secret` (empty: none).
+    pub secret: String,
 }
 
 impl Default for NodeOpts {
@@ -163,6 +165,7 @@ impl Default for NodeOpts {
             write_timeout_ms: 3000,
             smtp_extra: String::new(),
             delivery: String::new(),
+            secret: String::new(),
         }
     }
 }
@@ -206,7 +209,7 @@ impl Node {
             "node_id = {id}\ndata_dir = {data:?}\n\n[listen]\nraft = {raft:?}\nhttp = {http:?}\n\n\
              [cluster]\nbootstrap = {bootstrap}\njoin = [{join_list}]\nwrite_timeout_ms = {wt}\n\
              heartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
-             snapshot_every = {se}\nkeep_logs_after_snapshot = {kl}\n\n\
+             snapshot_every = {se}\nkeep_logs_after_snapshot = {kl}\nsecret = {secret:?}\n\n\
              [smtp]\nhostname = \"node{id}.hato.test\"\n{extra}\n\
              [[smtp.listener]]\naddr = {smtp:?}\nmode = \"relay\"\ntls = \"starttls\"\n\
              [[smtp.listener]]\naddr = {submission:?}\nmode = \"submission\"\ntls = \"starttls\"\n\
@@ -219,6 +222,7 @@ impl Node {
             se = opts.snapshot_every,
             kl = opts.keep_logs,
             extra = opts.smtp_extra,
+            secret = opts.secret,
             delivery = if opts.delivery.is_empty() {
                 "enabled = false"
             } else {

@@ -307,3 +307,46 @@ fn node_down_while_the_log_is_purged_catches_up_by_snapshot() {
     assert!(st["snapshot_index"].as_u64().unwrap_or(0) >= purged, "{st}");
     assert_eq!(get_local(&raft, "before").as_deref(), Some("1"));
 }
+
+/// With `cluster.secret` set, nodes talk to each other (join, Raft, forwarding) and the CLI
+/// is refused unless it presents the secret.
+#[test]
+fn the_internode_port_requires_the_cluster_secret() {
+    const SECRET: &str = "0123456789abcdef-secret";
+    let opts = NodeOpts {
+        secret: SECRET.into(),
+        ..Default::default()
+    };
+    let mut c = Cluster::start(2, opts);
+    let n1 = c.node(1).raft.clone();
+    let n2 = c.node(2).raft.clone();
+    let out = hato_tests::hato(&["settings", "set", "--node", &n1, "k", "v"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cluster secret"), "{err}");
+    let with = |args: &[&str]| {
+        std::process::Command::new(hato_tests::hato_bin())
+            .args(args)
+            .env("HATO_CLUSTER_SECRET", SECRET)
+            .output()
+            .unwrap()
+    };
+    let wrong = std::process::Command::new(hato_tests::hato_bin())
+        .args(["settings", "get", "--node", &n1, "k"])
+        .env("HATO_CLUSTER_SECRET", "not-the-secret-at-all")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    // With the secret: a write through node 2 (forwarded to the leader) and a read on node 1.
+    assert!(with(&["settings", "set", "--node", &n2, "k", "v"])
+        .status
+        .success());
+    let got = with(&["settings", "get", "--node", &n1, "k"]);
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "\"v\"");
+    let _ = c.node(1);
+}
