@@ -14,9 +14,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use hato_cluster::now_ms;
 use hato_cluster::ClusterHandle;
 use hato_cmc::{
     ApiError, BlockRecord, BlocksResponse, BounceCode, BounceRecord, BouncesResponse,
@@ -98,13 +98,6 @@ pub fn too_large() -> Response<String> {
             format!("the request body is larger than {} MB", MAX_BODY >> 20),
         )],
     )
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn answer(format: Format, status: u16, body: String) -> Response<String> {
@@ -375,6 +368,24 @@ fn window_ms(w: hato_cmc::TimeWindow) -> (u64, u64) {
     )
 }
 
+/// Collect the records a time-ordered scan offers (`None`: scanned, not matching) until the
+/// requested page is full or `MAX_SCAN` records were looked at.
+fn first_matches<T>(
+    page: &hato_cmc::Page,
+    scan: impl FnOnce(&mut dyn FnMut(Option<T>) -> bool) -> Result<(), hato_storage::StoreError>,
+) -> Result<Vec<T>, Vec<ApiError>> {
+    let want = (page.page as usize + 1) * page.rows as usize;
+    let mut all = Vec::new();
+    let mut scanned = 0;
+    scan(&mut |rec| {
+        scanned += 1;
+        all.extend(rec);
+        all.len() < want && scanned < MAX_SCAN
+    })
+    .map_err(|e| vec![unavailable(e)])?;
+    Ok(all)
+}
+
 async fn deliveries(
     ctx: &Ctx,
     p: &hato_cmc::Params,
@@ -384,21 +395,11 @@ async fn deliveries(
     let q = hato_cmc::deliveries_query(p, now_unix, TZ)?;
     authenticate(ctx, &q.credentials.api_user, &q.credentials.api_key).await?;
     let (start, end) = window_ms(q.window(TZ));
-    let want = ((q.page.page as usize) + 1) * q.page.rows as usize;
-    let mut all = Vec::new();
-    let mut scanned = 0;
-    ctx.cluster
-        .reader()
-        .for_each_delivery(start, end, |r| {
-            scanned += 1;
-            if let Some(rec) = delivery_record(r) {
-                if q.matches(&rec) {
-                    all.push(rec);
-                }
-            }
-            all.len() < want && scanned < MAX_SCAN
+    let all = first_matches(&q.page, |keep| {
+        ctx.cluster.reader().for_each_delivery(start, end, |r| {
+            keep(delivery_record(r).filter(|rec| q.matches(rec)))
         })
-        .map_err(|e| vec![unavailable(e)])?;
+    })?;
     let deliveries = q.page.apply(&all).to_vec();
     Ok(ok(format, &DeliveriesResponse { deliveries }))
 }
@@ -412,20 +413,11 @@ async fn bounces(
     let q = hato_cmc::bounces_query(p, now_unix, TZ)?;
     authenticate(ctx, &q.credentials.api_user, &q.credentials.api_key).await?;
     let (start, end) = window_ms(q.window(TZ));
-    let want = ((q.page.page as usize) + 1) * q.page.rows as usize;
-    let mut all = Vec::new();
-    let mut scanned = 0;
-    ctx.cluster
-        .reader()
-        .for_each_bounce(start, end, |r| {
-            scanned += 1;
-            let rec = bounce_record(r);
-            if q.matches(&rec) {
-                all.push(rec);
-            }
-            all.len() < want && scanned < MAX_SCAN
+    let all = first_matches(&q.page, |keep| {
+        ctx.cluster.reader().for_each_bounce(start, end, |r| {
+            keep(Some(bounce_record(r)).filter(|rec| q.matches(rec)))
         })
-        .map_err(|e| vec![unavailable(e)])?;
+    })?;
     let bounces = q.page.apply(&all).to_vec();
     Ok(ok(format, &BouncesResponse { bounces }))
 }

@@ -46,10 +46,7 @@ pub fn routes(
 fn queue(c: &ClusterHandle) -> serde_json::Value {
     match c.reader().queue_stats() {
         Ok(q) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
+            let now = hato_cluster::now_ms();
             serde_json::json!({
                 "pending": q.pending,
                 "oldest_received_ms": q.oldest_received_ms,

@@ -95,6 +95,15 @@ pub async fn start(
     Ok(ClusterHandle::new(id, info, raft, reader, opts))
 }
 
+/// The proposer's wall clock in milliseconds since the Unix epoch: the time commands carry
+/// (apply never reads a clock of its own).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Serve the Raft and Cluster services on `listener` until `shutdown` resolves.
 pub async fn serve(
     handle: ClusterHandle,

@@ -244,25 +244,23 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
 
 /// Check an SMTP login against the replicated credentials.
 pub fn check_smtp_login(r: &ReadView, user: &str, password: &str) -> bool {
-    let Ok(Some(v)) = r.setting(&format!("{CREDENTIAL_PREFIX}{user}")) else {
-        // Spend the same time as a real check so user names cannot be probed by timing.
-        let _ = verify_password(DUMMY_HASH, password);
-        return false;
-    };
-    match serde_json::from_str::<Credential>(&v) {
-        Ok(c) => verify_password(&c.hash, password),
-        Err(_) => false,
-    }
+    check_credential(r, &format!("{CREDENTIAL_PREFIX}{user}"), password)
 }
 
 /// Check an HTTP API user's key (same hashing and timing as SMTP logins).
 pub fn check_api_key(r: &ReadView, user: &str, key: &str) -> bool {
-    let Ok(Some(v)) = r.setting(&format!("{API_USER_PREFIX}{user}")) else {
-        let _ = verify_password(DUMMY_HASH, key);
+    check_credential(r, &format!("{API_USER_PREFIX}{user}"), key)
+}
+
+/// Check `secret` against the hashed credential stored under setting `key`.
+fn check_credential(r: &ReadView, key: &str, secret: &str) -> bool {
+    let Ok(Some(v)) = r.setting(key) else {
+        // Spend the same time as a real check so user names cannot be probed by timing.
+        let _ = verify_password(DUMMY_HASH, secret);
         return false;
     };
     match serde_json::from_str::<Credential>(&v) {
-        Ok(c) => verify_password(&c.hash, key),
+        Ok(c) => verify_password(&c.hash, secret),
         Err(_) => false,
     }
 }

@@ -129,9 +129,69 @@ impl ReadView {
         }
     }
 
-    /// A message's body.
-    pub fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(self.cf(CF_BODIES), keys::body_key(id))?)
+    /// Visit the time-ordered records of `cf` (keys start with the 16-hex-digit ms) with
+    /// `from_ms <= at < to_ms`, oldest first, while `f` returns true. Keys starting with `~`
+    /// (counters kept after the records) end the scan.
+    fn for_each_timed<T: serde::de::DeserializeOwned>(
+        &self,
+        cf: &str,
+        what: &'static str,
+        from_ms: u64,
+        to_ms: u64,
+        at_ms: impl Fn(&T) -> u64,
+        mut f: impl FnMut(T) -> bool,
+    ) -> Result<(), StoreError> {
+        let start = format!("{from_ms:016x}");
+        let it = self.db.iterator_cf(
+            self.cf(cf),
+            IteratorMode::From(start.as_bytes(), Direction::Forward),
+        );
+        for kv in it {
+            let (k, v) = kv?;
+            if k.starts_with(b"~") {
+                break;
+            }
+            let r: T = Self::decode(what, &v)?;
+            if at_ms(&r) >= to_ms || !f(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Visit delivery-log records with `from_ms <= at < to_ms` in time order while `f`
+    /// returns true.
+    pub fn for_each_delivery(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        f: impl FnMut(DeliveryRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.for_each_timed(
+            CF_DELIVERY_LOG,
+            "delivery",
+            from_ms,
+            to_ms,
+            |r: &DeliveryRecord| r.at_ms,
+            f,
+        )
+    }
+
+    /// Visit bounce records with `from_ms <= at < to_ms` in time order while `f` returns true.
+    pub fn for_each_bounce(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        f: impl FnMut(BounceRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.for_each_timed(
+            CF_BOUNCES,
+            "bounce",
+            from_ms,
+            to_ms,
+            |r: &BounceRecord| r.at_ms,
+            f,
+        )
     }
 
     /// Delivery-log records from `from_ms` on, oldest first, at most `limit`.
@@ -140,22 +200,33 @@ impl ReadView {
         from_ms: u64,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let start = format!("{from_ms:016x}");
         let mut out = Vec::new();
-        let it = self.db.iterator_cf(
-            self.cf(CF_DELIVERY_LOG),
-            IteratorMode::From(start.as_bytes(), Direction::Forward),
-        );
-        for kv in it.take(limit) {
-            let (_, v) = kv?;
-            out.push(
-                bincode::deserialize(&v).map_err(|source| StoreError::Decode {
-                    what: "delivery",
-                    source,
-                })?,
-            );
-        }
+        self.for_each_delivery(from_ms, u64::MAX, |r| {
+            if out.len() >= limit {
+                return false;
+            }
+            out.push(r);
+            true
+        })?;
         Ok(out)
+    }
+
+    /// Bounce records from `from_ms` on, oldest first, at most `limit`.
+    pub fn bounces(&self, from_ms: u64, limit: usize) -> Result<Vec<BounceRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_bounce(from_ms, u64::MAX, |r| {
+            if out.len() >= limit {
+                return false;
+            }
+            out.push(r);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// A message's body.
+    pub fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(CF_BODIES), keys::body_key(id))?)
     }
 
     /// A daily statistics counter.
@@ -273,24 +344,6 @@ impl ReadView {
         )
     }
 
-    /// Bounce records from `from_ms` on, oldest first, at most `limit`.
-    pub fn bounces(&self, from_ms: u64, limit: usize) -> Result<Vec<BounceRecord>, StoreError> {
-        let start = format!("{from_ms:016x}");
-        let mut out = Vec::new();
-        let it = self.db.iterator_cf(
-            self.cf(CF_BOUNCES),
-            IteratorMode::From(start.as_bytes(), Direction::Forward),
-        );
-        for kv in it.take(limit) {
-            let (k, v) = kv?;
-            if k.starts_with(b"~") {
-                break; // auto-block counters follow the records
-            }
-            out.push(Self::decode("bounce", &v)?);
-        }
-        Ok(out)
-    }
-
     /// Queue size and age.
     pub fn queue_stats(&self) -> Result<QueueStats, StoreError> {
         let oldest_received_ms = match self.pending(None, 1)?.first() {
@@ -319,54 +372,6 @@ impl ReadView {
             out.push(Self::decode("event", &v)?);
         }
         Ok(out)
-    }
-
-    /// Visit delivery-log records with `from_ms <= at < to_ms` in time order while `f`
-    /// returns true.
-    pub fn for_each_delivery(
-        &self,
-        from_ms: u64,
-        to_ms: u64,
-        mut f: impl FnMut(DeliveryRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        let start = format!("{from_ms:016x}");
-        let it = self.db.iterator_cf(
-            self.cf(CF_DELIVERY_LOG),
-            IteratorMode::From(start.as_bytes(), Direction::Forward),
-        );
-        for kv in it {
-            let (_, v) = kv?;
-            let r: DeliveryRecord = Self::decode("delivery", &v)?;
-            if r.at_ms >= to_ms || !f(r) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Visit bounce records with `from_ms <= at < to_ms` in time order while `f` returns true.
-    pub fn for_each_bounce(
-        &self,
-        from_ms: u64,
-        to_ms: u64,
-        mut f: impl FnMut(BounceRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        let start = format!("{from_ms:016x}");
-        let it = self.db.iterator_cf(
-            self.cf(CF_BOUNCES),
-            IteratorMode::From(start.as_bytes(), Direction::Forward),
-        );
-        for kv in it {
-            let (k, v) = kv?;
-            if k.starts_with(b"~") {
-                break;
-            }
-            let r: BounceRecord = Self::decode("bounce", &v)?;
-            if r.at_ms >= to_ms || !f(r) {
-                break;
-            }
-        }
-        Ok(())
     }
 
     /// An endpoint's dispatch cursor: the next event sequence number it should get.

@@ -1,11 +1,12 @@
 //! Client subcommands: they talk to a running node's internode port, which forwards to the
 //! leader, so any node of the cluster can be named with `--node`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use hato_cluster::handle::remote;
+pub(crate) use hato_cluster::now_ms;
 use hato_cluster::{AdminRequest, ReadRequest, ReadResponse};
 use hato_storage::{Command, NodeInfo};
 
@@ -174,13 +175,6 @@ pub enum BlocksCmd {
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 pub async fn cluster(cmd: ClusterCmd) -> anyhow::Result<()> {

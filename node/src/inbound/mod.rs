@@ -20,8 +20,9 @@ pub mod tls;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use hato_cluster::now_ms;
 use hato_cluster::ClusterHandle;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
@@ -143,13 +144,6 @@ impl IdGen {
         *g = (ms, seq);
         (format!("{ms:011x}{:03x}{seq:05x}", self.node & 0xfff), ms)
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Counts a connection against its client address while alive.

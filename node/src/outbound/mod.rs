@@ -24,8 +24,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+pub use hato_cluster::now_ms;
 use hato_cluster::ClusterHandle;
 use hato_smtp_client::{ClientConfig, Connection, Reply, SmtpError, TlsPolicy};
 use hato_storage::command::{Claim, Complete, MessageMeta, Outcome, OutcomeKind};
@@ -59,13 +60,6 @@ impl DeliveryOptions {
     fn attempt_budget(&self) -> Duration {
         self.connect_timeout + self.command_timeout * 3 + self.data_timeout
     }
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Start the delivery workers; they stop (and give back unstarted leases) when `stop` turns

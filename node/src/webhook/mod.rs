@@ -17,8 +17,9 @@ pub mod http;
 pub mod payload;
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use hato_cluster::now_ms;
 use hato_cluster::ClusterHandle;
 use hato_storage::command::{
     Event, OutboxEvent, WebhookEndpoint, WebhookFailure, WEBHOOK_ENDPOINTS,
@@ -26,13 +27,6 @@ use hato_storage::command::{
 use hato_storage::Command;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// The configured endpoints (local read).
 pub fn endpoints(cluster: &ClusterHandle) -> Vec<WebhookEndpoint> {
