@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build and start Hato on this machine.
 #   deploy/quickstart.sh             one node, data in ./hato-data, internode 127.0.0.1:9400,
-#                                    HTTP 127.0.0.1:8400
+#                                    HTTP 127.0.0.1:8400, console https://127.0.0.1:8443
+#                                    (user admin, password in hato-data/console-admin-password)
 #   deploy/quickstart.sh --cluster   three nodes on loopback (data in ./hato-local/nodeN),
 #                                    internode 127.0.0.1:9401-9403, HTTP 127.0.0.1:8401-8403,
-#                                    SMTP relay 127.0.0.1:2521-2523, submission 5581-5583
+#                                    SMTP relay 127.0.0.1:2521-2523, submission 5581-5583,
+#                                    console https://127.0.0.1:8441-8443 (user admin, password
+#                                    in hato-local/node1/data/console-admin-password)
 # Ctrl-C stops everything. Running it again keeps the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,7 @@ data_dir = "hato-local/node$i/data"
 [listen]
 raft = "127.0.0.1:940$i"
 http = "127.0.0.1:840$i"
+console = "127.0.0.1:844$i"
 [cluster]
 $cluster
 [smtp]
@@ -57,4 +61,5 @@ for _ in $(seq 1 60); do
 done
 "$HATO" cluster status --all --node 127.0.0.1:9401
 echo "cluster running (logs in hato-local/node*/hato.log); Ctrl-C to stop"
+echo "console: https://127.0.0.1:8441 (admin / $(cat hato-local/node1/data/console-admin-password 2>/dev/null))"
 wait

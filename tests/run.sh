@@ -8,13 +8,14 @@ cd "$(dirname "$0")/.."
 
 ensure_build_deps
 # Real SMTP peers used by the end-to-end tests.
-ensure_packages swaks openssl postfix python3-aiosmtpd python3-dkim python3-nacl python3-venv
+ensure_packages swaks openssl postfix python3-aiosmtpd python3-dkim python3-nacl python3-venv \
+    chromium chromium-driver
 # Python peers from PyPI for the API tests: the official Customers Mail Cloud SDK and
 # schemathesis (OpenAPI-driven fuzzing), in a venv kept next to the build cache.
 export HATO_PY_VENV="${HATO_PY_VENV:-$HOME/.cache/hato-py}"
 [ -x "$HATO_PY_VENV/bin/python" ] || /usr/bin/python3 -m venv "$HATO_PY_VENV"
 "$HATO_PY_VENV/bin/pip" install -q --disable-pip-version-check \
-    customersmailcloud==1.2.2 schemathesis==4.32.5
+    customersmailcloud==1.2.2 schemathesis==4.32.5 selenium==4.38.0
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

@@ -163,8 +163,10 @@ impl Default for SmtpSection {
 pub struct Listen {
     /// Internode gRPC (Raft, forwarding, membership, CLI).
     pub raft: String,
-    /// HTTP (API, health, console).
+    /// HTTP (API, health).
     pub http: String,
+    /// HTTPS admin console, with the cluster certificate (empty: no console on this node).
+    pub console: String,
 }
 
 /// Addresses other nodes and clients use to reach this node (default: the listen addresses).
@@ -226,6 +228,7 @@ impl Default for Listen {
         Self {
             raft: "127.0.0.1:9400".into(),
             http: "127.0.0.1:8400".into(),
+            console: "127.0.0.1:8443".into(),
         }
     }
 }
@@ -408,6 +411,15 @@ impl Config {
             ));
         }
         let mut seen = vec![raft, http];
+        if !self.listen.console.is_empty() {
+            let c = check_listen("listen.console", &self.listen.console)?;
+            if seen.contains(&c) {
+                return Err(ConfigError::Invalid(
+                    "listen.console must differ from listen.raft and listen.http".into(),
+                ));
+            }
+            seen.push(c);
+        }
         for (i, l) in sm.listener.iter().enumerate() {
             let a = check_listen(&format!("smtp.listener[{i}].addr"), &l.addr)?;
             if seen.contains(&a) {

@@ -6,8 +6,10 @@
 mod api_glue;
 mod cli;
 mod config;
+mod console;
 mod inbound;
 mod outbound;
+mod retention;
 mod serve;
 mod settings;
 mod signing;
@@ -60,6 +62,9 @@ enum Command {
     /// Webhook endpoints: events (CMC format) and inbound mail.
     #[command(subcommand)]
     Webhook(cli::WebhookCmd),
+    /// Admin console accounts.
+    #[command(subcommand)]
+    Console(cli::ConsoleCmd),
     /// Events in the replicated outbox (for webhook endpoints), as JSON lines.
     Events(cli::EventsArgs),
     /// Show the delivery log.
@@ -117,6 +122,7 @@ fn main() -> ExitCode {
             Command::Route(c) => cli::route(c).await,
             Command::Queue(c) => cli::queue(c).await,
             Command::Events(a) => cli::events(a).await,
+            Command::Console(c) => cli::console(c).await,
             Command::Webhook(c) => cli::webhook(c).await,
             Command::Log(a) => cli::log(a).await,
             Command::Message(a) => cli::message(a).await,

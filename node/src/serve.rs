@@ -1,8 +1,9 @@
 //! `hato serve`: wire a node together, top to bottom.
 //!
-//! config → logging → storage (RocksDB) → Raft → internode gRPC → HTTP → SMTP listeners →
-//! form or join the cluster → delivery workers → webhook dispatch → wait for SIGTERM/SIGINT →
-//! stop accepting, drain delivery, shut Raft down.
+//! config → logging → storage (RocksDB) → Raft → internode gRPC → console (HTTPS) → HTTP →
+//! SMTP listeners → form or join the cluster (first console account) → delivery workers →
+//! webhook dispatch → retention → wait for SIGTERM/SIGINT → stop accepting, drain delivery,
+//! shut Raft down.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -118,8 +119,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cfg.smtp.hostname.clone(),
         limits,
         cfg.smtp.require_tls_for_auth,
-        tls,
+        tls.clone(),
     );
+    // The admin console (HTTPS with the same certificate as SMTP).
+    let console = if cfg.listen.console.is_empty() {
+        None
+    } else {
+        let listener = TcpListener::bind(&cfg.listen.console)
+            .await
+            .with_context(|| format!("binding listen.console {}", cfg.listen.console))?;
+        let dns: Vec<_> = cfg
+            .delivery
+            .dns_servers
+            .iter()
+            .filter_map(|s| parse_dns_server(s))
+            .collect();
+        let c = crate::console::Console {
+            cluster: cluster.clone(),
+            resolver: outbound::route::resolver(&dns)?,
+            lease: Duration::from_secs(cfg.delivery.lease_secs),
+        };
+        tracing::info!(console = %cfg.listen.console, "console listening (https)");
+        Some(tokio::spawn(crate::console::serve(
+            Arc::new(c),
+            listener,
+            tls.clone(),
+            stop_rx.clone(),
+        )))
+    };
     // HTTP: health and the CMC-compatible API (which shares message ids and signing with
     // SMTP ingress).
     let http = tokio::spawn(hato_api::serve(
@@ -152,6 +179,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 }
                 Err(e) => bail!("bootstrap failed: {e}"),
             }
+            // The first console account, on the node that formed the cluster.
+            let (c, dir) = (cluster.clone(), cfg.data_dir.clone());
+            tokio::spawn(async move {
+                if let Err(e) = crate::console::session::ensure_first_account(c, &dir).await {
+                    tracing::warn!(error = %e, "could not create the first console account");
+                }
+            });
         } else if !cfg.cluster.join.is_empty() {
             tokio::spawn(join_loop(
                 cluster.clone(),
@@ -211,8 +245,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     // 9. Webhook dispatch (acts only while this node is the leader).
     let webhooks = crate::webhook::start(cluster.clone(), stop_rx.clone());
+    // 10. Retention purges (acts only while this node is the leader).
+    let retention = crate::retention::start(cluster.clone(), stop_rx.clone());
 
-    // 10. Run until told to stop.
+    // 11. Run until told to stop.
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -221,10 +257,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(15), d).await;
     }
     let _ = webhooks.await;
+    let _ = retention.await;
     let _ = cluster.raft().shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = internode.await;
         let _ = http.await;
+        if let Some(c) = console {
+            let _ = c.await;
+        }
         for t in smtp_tasks {
             let _ = t.await;
         }

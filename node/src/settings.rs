@@ -30,6 +30,68 @@ pub const BOUNCE_DOMAIN: &str = "delivery/bounce_domain";
 /// `api/user/<name>`: `{"hash": ...}`, an HTTP API user and its hashed key.
 pub const API_USER_PREFIX: &str = "api/user/";
 
+/// Normalise and check a domain name (lower case, no trailing dot, LDH labels).
+pub fn check_domain(d: &str) -> Result<String, String> {
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = d.contains('.')
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{d:?} is not a domain name (for example mail.example.com)"
+        ))
+    }
+}
+
+/// A DNS record to publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// The records to publish for a sending domain: its DKIM key, and SPF listing the cluster's
+/// egress addresses.
+pub fn dns_records(key: &hato_dkim::DkimKey, egress: &[IpAddr]) -> Vec<DnsRecord> {
+    vec![
+        DnsRecord {
+            name: key.dns_name(),
+            kind: "TXT",
+            value: key.dns_txt(),
+        },
+        DnsRecord {
+            name: key.domain.clone(),
+            kind: "TXT",
+            value: hato_dkim::spf_txt(egress),
+        },
+    ]
+}
+
+/// Every node's egress addresses (see [`egress_key`]), without repeats.
+pub fn egress_ips(settings: &[(String, String)]) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for (k, v) in settings {
+        if k.starts_with("node/") && k.ends_with("/egress") {
+            for ip in serde_json::from_str::<Vec<IpAddr>>(v).unwrap_or_default() {
+                if !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The setting key of a node's egress addresses.
 pub fn egress_key(node: u64) -> String {
     format!("node/{node}/egress")

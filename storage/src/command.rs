@@ -56,6 +56,22 @@ pub enum Command {
         next_seq: u64,
         failure: Option<WebhookFailure>,
     },
+    /// A failed console login for the account whose lock-out state is the setting `key`
+    /// ([`Lockout`] as JSON): counted in apply, so parallel guesses through any node are all
+    /// counted. Returns `Changed(true)` when the account is locked after it.
+    LoginFailed { key: String, at_ms: u64 },
+    /// Retention: remove records older than `before_ms` (0: none): delivery-log and bounce
+    /// records, per-minute counters and audit entries (all at once), and finished messages
+    /// (metadata and body; messages with a pending recipient are kept), examining at most
+    /// `max_messages` messages after the id `after`. Daily statistics and block records stay.
+    /// Per-minute counters are also removed before `minutes_before_ms` (they only feed the
+    /// console's recent graph).
+    Purge {
+        before_ms: u64,
+        minutes_before_ms: u64,
+        after: Option<String>,
+        max_messages: u32,
+    },
 }
 
 /// What a bounce mail said about one recipient.
@@ -296,6 +312,9 @@ pub enum CommandResult {
     Claimed(Vec<bool>),
     /// How many records a batch command changed.
     Count(u32),
+    /// A purge step: messages removed, and the last message id examined (`None`: no older
+    /// message is left to examine).
+    Purged { deleted: u32, last: Option<String> },
 }
 
 impl Command {
@@ -315,6 +334,8 @@ impl Command {
             Command::RecordBounce(_) => "record_bounce",
             Command::Inbound(_) => "inbound",
             Command::WebhookProgress { .. } => "webhook_progress",
+            Command::Purge { .. } => "purge",
+            Command::LoginFailed { .. } => "login_failed",
         }
     }
 }
@@ -625,5 +646,55 @@ impl Event {
             Event::Block { .. } => "blocks",
             Event::Inbound(_) => "inbound",
         }
+    }
+}
+
+// Lock-out after repeated failed console logins. Per account: `LOGIN_MAX_FAILURES` failures
+// within `LOGIN_WINDOW_MS` lock it for `LOGIN_LOCK_MS`. The state is replicated and changed
+// only in apply (`Command::LoginFailed`), so the limit holds across every node behind the
+// load balancer and under parallel guesses. A successful login deletes it.
+
+pub const LOGIN_MAX_FAILURES: u32 = 5;
+pub const LOGIN_WINDOW_MS: u64 = 15 * 60 * 1000;
+pub const LOGIN_LOCK_MS: u64 = 15 * 60 * 1000;
+
+/// One account's lock-out state (setting `console/lock/<name>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lockout {
+    /// Failures counted in the current window.
+    pub failures: u32,
+    /// When the current window began.
+    pub window_start_ms: u64,
+    /// Locked until this time, if locked.
+    #[serde(default)]
+    pub locked_until_ms: Option<u64>,
+}
+
+impl Lockout {
+    /// Whether the account is locked at `now`.
+    pub fn locked_at(&self, now: u64) -> bool {
+        self.locked_until_ms.is_some_and(|u| now < u)
+    }
+
+    /// Record a failure at `now`; returns whether this failure locked the account.
+    pub fn fail(&mut self, now: u64) -> bool {
+        if self.locked_at(now) {
+            return false;
+        }
+        if now.saturating_sub(self.window_start_ms) > LOGIN_WINDOW_MS
+            || self.locked_until_ms.is_some()
+        {
+            *self = Lockout {
+                failures: 0,
+                window_start_ms: now,
+                locked_until_ms: None,
+            };
+        }
+        self.failures += 1;
+        if self.failures >= LOGIN_MAX_FAILURES {
+            self.locked_until_ms = Some(now + LOGIN_LOCK_MS);
+            return true;
+        }
+        false
     }
 }

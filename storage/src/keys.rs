@@ -150,6 +150,10 @@ pub const OUTBOX_NEXT: &[u8] = b"~next";
 /// Setting that holds the auto-block rules (JSON [`crate::command::AutoBlockRules`]).
 pub const AUTOBLOCK_RULES: &str = "autoblock/rules";
 
+/// Retention (setting, JSON number of days): delivery-log, bounce and audit records, finished
+/// messages' bodies and statistics older than this are purged. Absent: keep everything.
+pub const RETENTION_DAYS: &str = "retention/days";
+
 /// Bounce-record key: time-ordered like the delivery log.
 pub fn bounce_key(at_ms: u64, id: &str, rcpt: u32) -> Vec<u8> {
     format!("{at_ms:016x}/{id}/{rcpt:05}").into_bytes()
@@ -170,6 +174,15 @@ pub fn delivery_key(at_ms: u64, id: &str, rcpt: usize, seq: u32) -> Vec<u8> {
 pub fn stat_key(day: u64, counter: &str) -> Vec<u8> {
     format!("d/{day:08}/{counter}").into_bytes()
 }
+
+/// Per-minute statistics counter key (`minute` = minutes since the Unix epoch).
+pub fn minute_stat_key(minute: u64, counter: &str) -> Vec<u8> {
+    format!("m/{minute:010}/{counter}").into_bytes()
+}
+
+/// Prefix of the per-reason bounce counters (`reason/userunknown`, ...), kept per day and
+/// minute like every counter.
+pub const REASON_COUNTER: &str = "reason/";
 
 /// The UTC day number of a timestamp.
 pub fn day_of(ms: u64) -> u64 {

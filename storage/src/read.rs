@@ -66,6 +66,32 @@ impl ReadView {
     }
 
     /// All settings whose key starts with `prefix`, in key order.
+    /// The last `limit` settings whose keys start with `prefix`, in reverse key order.
+    pub fn settings_with_prefix_newest(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut end = prefix.as_bytes().to_vec();
+        end.push(0xff);
+        let mut out = Vec::new();
+        let it = self.db.iterator_cf(
+            self.cf(CF_SETTINGS),
+            IteratorMode::From(&end, Direction::Reverse),
+        );
+        for kv in it {
+            let (k, v) = kv?;
+            if !k.starts_with(prefix.as_bytes()) || out.len() >= limit {
+                break;
+            }
+            out.push((
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            ));
+        }
+        Ok(out)
+    }
+
     pub fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
         let mut out = Vec::new();
         let it = self.db.iterator_cf(
@@ -130,29 +156,38 @@ impl ReadView {
     }
 
     /// Visit the time-ordered records of `cf` (keys start with the 16-hex-digit ms) with
-    /// `from_ms <= at < to_ms`, oldest first, while `f` returns true. Keys starting with `~`
-    /// (counters kept after the records) end the scan.
+    /// `from_ms <= at < to_ms`, oldest first (or newest first), while `f` returns true. Keys
+    /// starting with `~` (counters kept after the records) are not records.
+    #[allow(clippy::too_many_arguments)]
     fn for_each_timed<T: serde::de::DeserializeOwned>(
         &self,
         cf: &str,
         what: &'static str,
         from_ms: u64,
         to_ms: u64,
+        newest_first: bool,
         at_ms: impl Fn(&T) -> u64,
         mut f: impl FnMut(T) -> bool,
     ) -> Result<(), StoreError> {
-        let start = format!("{from_ms:016x}");
-        let it = self.db.iterator_cf(
-            self.cf(cf),
-            IteratorMode::From(start.as_bytes(), Direction::Forward),
-        );
+        let (start, dir) = if newest_first {
+            (format!("{to_ms:016x}"), Direction::Reverse)
+        } else {
+            (format!("{from_ms:016x}"), Direction::Forward)
+        };
+        let it = self
+            .db
+            .iterator_cf(self.cf(cf), IteratorMode::From(start.as_bytes(), dir));
         for kv in it {
             let (k, v) = kv?;
             if k.starts_with(b"~") {
+                if newest_first {
+                    continue;
+                }
                 break;
             }
             let r: T = Self::decode(what, &v)?;
-            if at_ms(&r) >= to_ms || !f(r) {
+            let at = at_ms(&r);
+            if at >= to_ms || at < from_ms || !f(r) {
                 break;
             }
         }
@@ -172,6 +207,26 @@ impl ReadView {
             "delivery",
             from_ms,
             to_ms,
+            false,
+            |r: &DeliveryRecord| r.at_ms,
+            f,
+        )
+    }
+
+    /// Visit delivery-log records with `from_ms <= at < to_ms`, newest first, while `f`
+    /// returns true.
+    pub fn for_each_delivery_newest_first(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        f: impl FnMut(DeliveryRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.for_each_timed(
+            CF_DELIVERY_LOG,
+            "delivery",
+            from_ms,
+            to_ms,
+            true,
             |r: &DeliveryRecord| r.at_ms,
             f,
         )
@@ -189,6 +244,26 @@ impl ReadView {
             "bounce",
             from_ms,
             to_ms,
+            false,
+            |r: &BounceRecord| r.at_ms,
+            f,
+        )
+    }
+
+    /// Visit bounce records with `from_ms <= at < to_ms`, newest first, while `f` returns
+    /// true.
+    pub fn for_each_bounce_newest_first(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        f: impl FnMut(BounceRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.for_each_timed(
+            CF_BOUNCES,
+            "bounce",
+            from_ms,
+            to_ms,
+            true,
             |r: &BounceRecord| r.at_ms,
             f,
         )
@@ -236,10 +311,56 @@ impl ReadView {
                 .db
                 .get_cf(self.cf(CF_STATS), keys::stat_key(day, counter))?
             {
-                Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
-                _ => 0,
+                Some(v) => counter_value(&v),
+                None => 0,
             },
         )
+    }
+
+    /// A day's counters whose names start with `prefix` (name without the prefix, value).
+    pub fn day_counters(&self, day: u64, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let start = keys::stat_key(day, prefix);
+        let mut out = Vec::new();
+        for kv in self.db.iterator_cf(
+            self.cf(CF_STATS),
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = kv?;
+            if !k.starts_with(&start) {
+                break;
+            }
+            let name = String::from_utf8_lossy(&k[start.len()..]).into_owned();
+            out.push((name, counter_value(&v)));
+        }
+        Ok(out)
+    }
+
+    /// Every per-minute counter of minutes `from..to` (minutes since the epoch), as
+    /// (minute, counter name, value), in minute order.
+    pub fn minute_counters(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, String, u64)>, StoreError> {
+        let start = format!("m/{from:010}/").into_bytes();
+        let end = format!("m/{to:010}/").into_bytes();
+        let mut out = Vec::new();
+        for kv in self.db.iterator_cf(
+            self.cf(CF_STATS),
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = kv?;
+            if k.as_ref() >= end.as_slice() || !k.starts_with(b"m/") {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k[2..]).into_owned();
+            if let Some((minute, name)) = key.split_once('/') {
+                if let Ok(minute) = minute.parse() {
+                    out.push((minute, name.to_string(), counter_value(&v)));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn decode<T: serde::de::DeserializeOwned>(
@@ -247,6 +368,39 @@ impl ReadView {
         v: &[u8],
     ) -> Result<T, StoreError> {
         bincode::deserialize(v).map_err(|source| StoreError::Decode { what, source })
+    }
+
+    /// Live leases per node: pending recipients whose due time lies in `from_ms..=to_ms` (a
+    /// lease's expiry; pass now and now + the lease length) and that are leased, counted by
+    /// the leasing node. Examines at most `limit` due entries.
+    pub fn leases_by_node(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<std::collections::BTreeMap<u64, u64>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        let cf = self.cf(CF_QUEUE);
+        let start = format!("d/{from_ms:016x}");
+        let it = self
+            .db
+            .iterator_cf(cf, IteratorMode::From(start.as_bytes(), Direction::Forward));
+        for kv in it.take(limit) {
+            let (k, _) = kv?;
+            let Some((due, id, rcpt)) = keys::parse_due_key(&k) else {
+                break;
+            };
+            if due > to_ms {
+                break;
+            }
+            if let Some(v) = self.db.get_cf(cf, keys::work_key(&id, rcpt))? {
+                let item: WorkItem = Self::decode("work item", &v)?;
+                if let Some(l) = item.lease {
+                    *out.entry(l.node).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Pending recipients due at `now_ms` (next attempt reached, or lease expired), oldest
@@ -338,8 +492,8 @@ impl ReadView {
     pub fn pending_count(&self) -> Result<u64, StoreError> {
         Ok(
             match self.db.get_cf(self.cf(CF_QUEUE), keys::QUEUE_PENDING)? {
-                Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
-                _ => 0,
+                Some(v) => counter_value(&v),
+                None => 0,
             },
         )
     }
@@ -404,5 +558,12 @@ impl ReadView {
             out.push(Self::decode("webhook failure", &v)?);
         }
         Ok(out)
+    }
+}
+
+fn counter_value(v: &[u8]) -> u64 {
+    match v.try_into() {
+        Ok(b) => u64::from_be_bytes(b),
+        Err(_) => 0,
     }
 }

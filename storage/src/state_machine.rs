@@ -83,10 +83,28 @@ impl<'a> Txn<'a> {
         self.overlay.insert((cf, key), Some(value));
     }
 
+    /// Delete the keys `from..to` of `cf` (not reflected in the overlay: only for records
+    /// no later command in the batch reads).
+    pub(crate) fn delete_range(&mut self, cf: &'static str, from: Vec<u8>, to: Vec<u8>) {
+        self.batch.delete_range_cf(self.cf(cf), from, to);
+    }
+
     pub(crate) fn delete(&mut self, cf: &'static str, key: Vec<u8>) {
         self.batch.delete_cf(self.cf(cf), &key);
         self.overlay.insert((cf, key), None);
     }
+}
+
+/// Write a transaction with `last` as the last applied log id. Not synced on its own: the
+/// Raft log (same WAL) is synced, and anything lost here is re-applied from the log after a
+/// crash.
+fn commit(db: &DB, mut txn: Txn<'_>, last: LogId) -> Result<(), StorageError> {
+    txn.put(
+        CF_SM_META,
+        keys::SM_LAST_APPLIED.to_vec(),
+        bincode::serialize(&last).map_err(sm_write_err)?,
+    );
+    db.write(txn.batch).map_err(sm_write_err)
 }
 
 /// Apply one command to the transaction. The only writer of replicated data.
@@ -184,7 +202,111 @@ pub(crate) fn apply_command(
             next_seq,
             failure,
         } => webhook_progress(txn, endpoint, *next_seq, failure.as_ref())?,
+        Command::LoginFailed { key, at_ms } => {
+            let k = keys::setting_key(key);
+            let mut lock: crate::command::Lockout = txn
+                .get(CF_SETTINGS, &k)?
+                .and_then(|v| serde_json::from_slice(&v).ok())
+                .unwrap_or_default();
+            lock.fail(*at_ms);
+            txn.put(
+                CF_SETTINGS,
+                k,
+                serde_json::to_vec(&lock).map_err(sm_write_err)?,
+            );
+            CommandResult::Changed(lock.locked_at(*at_ms))
+        }
+        Command::Purge {
+            before_ms,
+            minutes_before_ms,
+            after,
+            max_messages,
+        } => purge(
+            txn,
+            *before_ms,
+            *minutes_before_ms,
+            after.as_deref(),
+            *max_messages,
+        )?,
     })
+}
+
+/// Retention (see [`Command::Purge`]). Applied in a batch of its own (see `apply`), so the
+/// range deletions and the scan see exactly the state before it on every replica.
+fn purge(
+    txn: &mut Txn<'_>,
+    before_ms: u64,
+    minutes_before_ms: u64,
+    after: Option<&str>,
+    max_messages: u32,
+) -> Result<CommandResult, StorageError> {
+    txn.delete_range(
+        CF_STATS,
+        keys::minute_stat_key(0, ""),
+        keys::minute_stat_key(minutes_before_ms.max(before_ms) / 60_000, ""),
+    );
+    if before_ms == 0 {
+        return Ok(CommandResult::Purged {
+            deleted: 0,
+            last: None,
+        });
+    }
+    let time_prefix = |ms: u64| format!("{ms:016x}").into_bytes();
+    txn.delete_range(CF_DELIVERY_LOG, time_prefix(0), time_prefix(before_ms));
+    txn.delete_range(CF_BOUNCES, time_prefix(0), time_prefix(before_ms));
+    txn.delete_range(
+        CF_SETTINGS,
+        keys::setting_key("audit/"),
+        keys::setting_key(&format!("audit/{before_ms:016}")),
+    );
+    // Finished messages, oldest first (ids begin with the acceptance time).
+    let start = match after {
+        Some(id) => {
+            let mut k = keys::message_key(id);
+            k.push(0);
+            k
+        }
+        None => keys::message_key(""),
+    };
+    let cf = txn.cf(CF_QUEUE);
+    let mut found = Vec::new();
+    for kv in txn
+        .db
+        .iterator_cf(
+            cf,
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        )
+        .take(max_messages as usize)
+    {
+        let (k, _) = kv.map_err(sm_read_err)?;
+        if !k.starts_with(b"m/") {
+            break;
+        }
+        found.push(String::from_utf8_lossy(&k[2..]).into_owned());
+    }
+    let (mut deleted, mut last) = (0u32, None);
+    for id in found {
+        // Read through the batch so messages changed earlier in it are seen as they are now.
+        let Some(meta) = get_meta(txn, &id)? else {
+            last = Some(id);
+            continue;
+        };
+        if meta.received_ms >= before_ms {
+            last = None;
+            break;
+        }
+        let pending = meta
+            .recipients
+            .iter()
+            .any(|r| r.status == RecipientStatus::Queued);
+        if !pending {
+            txn.delete(CF_QUEUE, keys::message_key(&id));
+            txn.delete(CF_BODIES, keys::body_key(&id));
+            deleted += 1;
+        }
+        last = Some(id);
+    }
+    Ok(CommandResult::Purged { deleted, last })
 }
 
 fn endpoints(txn: &Txn<'_>) -> Result<Vec<WebhookEndpoint>, StorageError> {
@@ -409,7 +531,7 @@ fn record_bounce(txn: &mut Txn<'_>, b: &BounceReport) -> Result<CommandResult, S
             rec.detail = format!("bounce mail after delivery: {}", b.reason);
             meta.recipients[b.rcpt as usize].status = RecipientStatus::Failed;
             put_bounce(txn, &meta, b.rcpt, &rec, b.code)?;
-            bump(txn, keys::day_of(b.at_ms), "bounced_after_delivery", 1)?;
+            bump(txn, b.at_ms, "bounced_after_delivery", 1)?;
             let seq = 1000 + get_work(txn, &b.id, b.rcpt)?.map_or(0, |w| w.attempts);
             log_attempt(txn, &meta, b.rcpt, seq, rec)?;
         }
@@ -446,6 +568,12 @@ fn put_bounce(
             rec.reply.clone()
         },
     };
+    bump(
+        txn,
+        rec.at_ms,
+        &format!("{}{}", keys::REASON_COUNTER, b.reason),
+        1,
+    )?;
     txn.put(
         CF_BOUNCES,
         keys::bounce_key(rec.at_ms, &meta.id, rcpt),
@@ -462,17 +590,27 @@ fn enc<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
     bincode::serialize(v).map_err(sm_write_err)
 }
 
-/// Add `n` to a statistics counter.
-pub(crate) fn bump(txn: &mut Txn<'_>, day: u64, counter: &str, n: u64) -> Result<(), StorageError> {
+/// Add `n` to a statistics counter, for the UTC day and the minute of `at_ms` (the minute
+/// counters feed the console's per-minute graph).
+pub(crate) fn bump(
+    txn: &mut Txn<'_>,
+    at_ms: u64,
+    counter: &str,
+    n: u64,
+) -> Result<(), StorageError> {
     if n == 0 {
         return Ok(());
     }
-    let k = keys::stat_key(day, counter);
-    let cur = match txn.get(CF_STATS, &k)? {
-        Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
-        _ => 0,
-    };
-    txn.put(CF_STATS, k, (cur + n).to_be_bytes().to_vec());
+    for k in [
+        keys::stat_key(keys::day_of(at_ms), counter),
+        keys::minute_stat_key(at_ms / 60_000, counter),
+    ] {
+        let cur = match txn.get(CF_STATS, &k)? {
+            Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+            _ => 0,
+        };
+        txn.put(CF_STATS, k, (cur + n).to_be_bytes().to_vec());
+    }
     Ok(())
 }
 
@@ -560,9 +698,9 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
     }
     txn.put(CF_QUEUE, mk, enc(&meta)?);
     txn.put(CF_BODIES, keys::body_key(&m.id), m.body.clone());
-    let day = keys::day_of(m.received_ms);
-    bump(txn, day, "received", (queued + blocked) as u64)?;
-    bump(txn, day, "blocked", blocked as u64)?;
+    bump(txn, m.received_ms, "received", (queued + blocked) as u64)?;
+    bump(txn, m.received_ms, "queued", queued as u64)?;
+    bump(txn, m.received_ms, "blocked", blocked as u64)?;
     add_pending(txn, queued as i64)?;
     Ok(CommandResult::Enqueued {
         queued,
@@ -637,11 +775,11 @@ fn finalise(
         r.status = status;
     }
     rec.status = status.as_str().into();
-    let day = keys::day_of(rec.at_ms);
+    let at = rec.at_ms;
     match status {
-        RecipientStatus::Succeeded => bump(txn, day, "succeeded", 1)?,
-        RecipientStatus::Failed => bump(txn, day, "failed", 1)?,
-        RecipientStatus::Blocked => bump(txn, day, "blocked", 1)?,
+        RecipientStatus::Succeeded => bump(txn, at, "succeeded", 1)?,
+        RecipientStatus::Failed => bump(txn, at, "failed", 1)?,
+        RecipientStatus::Blocked => bump(txn, at, "blocked", 1)?,
         RecipientStatus::Queued => {}
     }
     if let Some(code) = bounce_code {
@@ -751,7 +889,7 @@ fn complete(txn: &mut Txn<'_>, c: &Complete) -> Result<CommandResult, StorageErr
             // Already final (another node finished it after our lease expired, or an
             // operator deleted it). A second success is a duplicate delivery: count it.
             if o.kind == OutcomeKind::Succeeded {
-                bump(txn, keys::day_of(o.at_ms), "duplicate", 1)?;
+                bump(txn, o.at_ms, "duplicate", 1)?;
             }
             continue;
         };
@@ -804,7 +942,7 @@ fn complete(txn: &mut Txn<'_>, c: &Complete) -> Result<CommandResult, StorageErr
                 item.last_reply = o.reply.clone();
                 rec.status = "deferred".into();
                 rec.detail = format!("temporary failure, next attempt at {next_at_ms}");
-                bump(txn, keys::day_of(o.at_ms), "deferred", 1)?;
+                bump(txn, o.at_ms, "deferred", 1)?;
                 put_work(txn, &o.id, o.rcpt, old_due, &item)?;
                 log_attempt(txn, &meta, o.rcpt, item.attempts, rec)?;
                 changed += 1;
@@ -933,6 +1071,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut results = Vec::new();
         let mut last: Option<LogId> = None;
         for entry in entries {
+            // A purge deletes ranges the overlay cannot see: it gets a batch of its own, so
+            // its effect does not depend on where Raft cut the run of entries.
+            let alone = matches!(&entry.payload, EntryPayload::Normal(Command::Purge { .. }));
+            if alone {
+                if let Some(prev) = last.take() {
+                    commit(&db, std::mem::replace(&mut txn, Txn::new(&db)), prev)?;
+                }
+            }
             last = Some(entry.log_id);
             let r = match &entry.payload {
                 EntryPayload::Blank => CommandResult::Ok,
@@ -948,16 +1094,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 }
             };
             results.push(r);
+            if alone {
+                if let Some(this) = last.take() {
+                    commit(&db, std::mem::replace(&mut txn, Txn::new(&db)), this)?;
+                }
+            }
         }
         if let Some(last) = last {
-            txn.put(
-                CF_SM_META,
-                keys::SM_LAST_APPLIED.to_vec(),
-                bincode::serialize(&last).map_err(sm_write_err)?,
-            );
-            // Not synced on its own: the Raft log (same WAL) is synced, and anything lost here
-            // is re-applied from the log after a crash.
-            db.write(txn.batch).map_err(sm_write_err)?;
+            commit(&db, txn, last)?;
         }
         Ok(results)
     }

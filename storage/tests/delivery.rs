@@ -462,3 +462,111 @@ async fn webhook_cursors_start_at_the_end_and_trim_the_outbox() {
     s.apply(progress("b", 3)).await;
     assert!(r.events(0, 10).unwrap().is_empty());
 }
+
+/// Retention removes old records and finished messages but keeps pending ones, daily
+/// statistics and blocks; per-minute and per-reason counters feed the console.
+#[tokio::test]
+async fn purge_removes_old_finished_records_only() {
+    let mut s = Sm::new();
+    let min = 60_000u64;
+    // Old (minute 10): one finished, one still pending. New (minute 500): finished.
+    s.apply(message("00a-old-done", &["a@x.example"], 10 * min))
+        .await;
+    s.apply(message("00b-old-pending", &["b@x.example"], 10 * min + 1))
+        .await;
+    s.apply(message("00c-new", &["c@x.example"], 500 * min))
+        .await;
+    s.apply(claim(1, 10 * min + 5, &[("00a-old-done", 0)]))
+        .await;
+    s.apply(complete(
+        1,
+        vec![outcome(
+            "00a-old-done",
+            0,
+            10 * min + 10,
+            OutcomeKind::Failed {
+                reason: "userunknown".into(),
+                code: 5,
+            },
+        )],
+    ))
+    .await;
+    s.apply(claim(1, 500 * min + 5, &[("00c-new", 0)])).await;
+    s.apply(complete(
+        1,
+        vec![outcome(
+            "00c-new",
+            0,
+            500 * min + 10,
+            OutcomeKind::Succeeded,
+        )],
+    ))
+    .await;
+    s.apply(Command::Block {
+        address: "z@x.example".into(),
+        reason: "manual".into(),
+        at_ms: 10 * min,
+    })
+    .await;
+    let r = s.sm.reader();
+    // Counters: per minute and per reason.
+    let minutes = r.minute_counters(10, 11).unwrap();
+    assert!(minutes.contains(&(10, "queued".into(), 2)), "{minutes:?}");
+    assert!(minutes.contains(&(10, "failed".into(), 1)), "{minutes:?}");
+    assert_eq!(
+        r.day_counters(0, "reason/").unwrap(),
+        vec![("userunknown".to_string(), 1)]
+    );
+    // Newest first.
+    let mut seen = Vec::new();
+    r.for_each_delivery_newest_first(0, u64::MAX, |d| {
+        seen.push(d.at_ms);
+        true
+    })
+    .unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[0] >= w[1]) && seen.len() == 5,
+        "{seen:?}"
+    );
+
+    // Purge everything before minute 100, in steps of one message.
+    let mut after = None;
+    let mut deleted = 0;
+    loop {
+        match s
+            .apply(Command::Purge {
+                before_ms: 100 * min,
+                minutes_before_ms: 0,
+                after: after.clone(),
+                max_messages: 1,
+            })
+            .await
+        {
+            CommandResult::Purged { deleted: d, last } => {
+                deleted += d;
+                match last {
+                    Some(id) => after = Some(id),
+                    None => break,
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(deleted, 1, "only the old finished message");
+    assert!(r.message("00a-old-done").unwrap().is_none());
+    assert!(r.body("00a-old-done").unwrap().is_none());
+    assert!(
+        r.message("00b-old-pending").unwrap().is_some(),
+        "pending stays"
+    );
+    assert!(r.body("00b-old-pending").unwrap().is_some());
+    assert!(r.message("00c-new").unwrap().is_some(), "new stays");
+    let left = r.deliveries(0, 100).unwrap();
+    assert!(left.iter().all(|d| d.at_ms >= 100 * min), "{left:?}");
+    assert_eq!(left.len(), 2);
+    assert!(r.bounces(0, 10).unwrap().is_empty());
+    assert!(r.minute_counters(0, 100).unwrap().is_empty());
+    assert!(!r.minute_counters(500, 501).unwrap().is_empty());
+    assert_eq!(r.stat(0, "failed").unwrap(), 1, "daily statistics stay");
+    assert!(r.block("z@x.example").unwrap().is_some(), "blocks stay");
+}

@@ -176,6 +176,8 @@ pub struct Node {
     pub dir: PathBuf,
     pub raft: String,
     pub http: String,
+    /// HTTPS admin console.
+    pub console: String,
     /// SMTP relay listener (STARTTLS offered).
     pub smtp: String,
     /// SMTP submission listener (AUTH required).
@@ -195,6 +197,7 @@ impl Node {
         std::fs::create_dir_all(&dir).unwrap();
         let raft = format!("127.0.0.1:{}", free_port());
         let http = format!("127.0.0.1:{}", free_port());
+        let console = format!("127.0.0.1:{}", free_port());
         let join_list = join
             .iter()
             .map(|j| format!("{j:?}"))
@@ -206,7 +209,7 @@ impl Node {
         let smtps = format!("127.0.0.1:{}", free_port());
         let config = dir.join("hato.toml");
         let text = format!(
-            "node_id = {id}\ndata_dir = {data:?}\n\n[listen]\nraft = {raft:?}\nhttp = {http:?}\n\n\
+            "node_id = {id}\ndata_dir = {data:?}\n\n[listen]\nraft = {raft:?}\nhttp = {http:?}\nconsole = {console:?}\n\n\
              [cluster]\nbootstrap = {bootstrap}\njoin = [{join_list}]\nwrite_timeout_ms = {wt}\n\
              heartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
              snapshot_every = {se}\nkeep_logs_after_snapshot = {kl}\nsecret = {secret:?}\n\n\
@@ -235,6 +238,7 @@ impl Node {
             dir,
             raft,
             http,
+            console,
             smtp,
             submission,
             smtp_proxy,

@@ -124,19 +124,7 @@ pub enum QueueCmd {
 }
 
 fn check_domain(d: &str) -> anyhow::Result<String> {
-    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = d.contains('.')
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
-    if !ok {
-        bail!("{d:?} is not a domain name (for example mail.example.com)");
-    }
-    Ok(d)
+    crate::settings::check_domain(d).map_err(|e| anyhow::anyhow!(e))
 }
 
 async fn read_setting(t: &Target, key: &str) -> anyhow::Result<Option<String>> {
@@ -159,25 +147,12 @@ fn records(key: &hato_dkim::DkimKey, egress: &[std::net::IpAddr]) -> serde_json:
         "domain": key.domain,
         "selector": key.selector,
         "algorithm": key.algorithm,
-        "dns": [
-            {"name": key.dns_name(), "type": "TXT", "value": key.dns_txt()},
-            {"name": key.domain, "type": "TXT", "value": hato_dkim::spf_txt(egress)},
-        ],
+        "dns": crate::settings::dns_records(key, egress),
     })
 }
 
 async fn egress(t: &Target) -> anyhow::Result<Vec<std::net::IpAddr>> {
-    let mut out = Vec::new();
-    for (k, v) in list_prefix(t, "node/").await? {
-        if k.ends_with("/egress") {
-            for ip in serde_json::from_str::<Vec<std::net::IpAddr>>(&v).unwrap_or_default() {
-                if !out.contains(&ip) {
-                    out.push(ip);
-                }
-            }
-        }
-    }
-    Ok(out)
+    Ok(crate::settings::egress_ips(&list_prefix(t, "node/").await?))
 }
 
 pub async fn domain(cmd: DomainCmd) -> anyhow::Result<()> {

@@ -10,8 +10,10 @@ pub(crate) use hato_cluster::now_ms;
 use hato_cluster::{AdminRequest, ReadRequest, ReadResponse};
 use hato_storage::{Command, NodeInfo};
 
+mod console;
 mod delivery;
 mod webhook;
+pub use console::{console, ConsoleCmd};
 pub use delivery::{
     bounce_list, domain, events, queue, route, BounceListArgs, DomainCmd, EventsArgs, QueueCmd,
     RouteCmd,
@@ -308,21 +310,6 @@ async fn read_blocks(t: &Target) -> anyhow::Result<Vec<hato_storage::command::Bl
     }
 }
 
-/// A CSV field, quoted when needed (RFC 4180).
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn rfc3339(ms: u64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms as i64)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
 pub async fn blocks(cmd: BlocksCmd) -> anyhow::Result<()> {
     match cmd {
         BlocksCmd::Add { t, address, reason } => {
@@ -351,24 +338,11 @@ pub async fn blocks(cmd: BlocksCmd) -> anyhow::Result<()> {
             }
         }
         BlocksCmd::Export { t, expired } => {
-            let now = now_ms();
-            println!("address,reason,code,occurred,created,effective,expires,auto");
-            for b in read_blocks(&t).await? {
-                if !expired && b.expires_at_ms.is_some_and(|e| e <= now) {
-                    continue;
-                }
-                println!(
-                    "{},{},{},{},{},{},{},{}",
-                    csv(&b.address),
-                    csv(&b.reason),
-                    b.code,
-                    b.occurred,
-                    rfc3339(b.at_ms),
-                    rfc3339(b.effective_at_ms),
-                    b.expires_at_ms.map(rfc3339).unwrap_or_default(),
-                    b.auto
-                );
-            }
+            let list = read_blocks(&t).await?;
+            print!(
+                "{}",
+                crate::console::records::blocks_to_csv(&list, now_ms(), expired)
+            );
         }
         BlocksCmd::Rules { t, set } => {
             use hato_storage::command::AutoBlockRules;

@@ -8,13 +8,10 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use hato_cluster::handle::remote;
 use hato_cluster::{ReadRequest, ReadResponse};
-use hato_storage::command::{
-    InboundRule, WebhookAuth, WebhookEndpoint, EVENT_KINDS, WEBHOOK_ENDPOINTS,
-};
+use hato_storage::command::{InboundRule, WebhookAuth, WebhookEndpoint, WEBHOOK_ENDPOINTS};
 use hato_storage::Command;
 
 use super::Target;
-use crate::webhook::{http, payload};
 
 // Parsed once per process; the size of `Add` does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -123,18 +120,6 @@ pub async fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
             batch_max,
             retry_for_secs,
         } => {
-            if name.is_empty() || name.contains(['/', ' ', ':']) {
-                bail!("{name:?} is not a valid endpoint name (no spaces, '/' or ':')");
-            }
-            http::Url::parse(&url).map_err(|e| anyhow::anyhow!(e))?;
-            for e in &events {
-                if !EVENT_KINDS.contains(&e.as_str()) {
-                    bail!("unknown event kind {e:?}; use {}", EVENT_KINDS.join(","));
-                }
-            }
-            if !["form", "json", "multipart"].contains(&format.as_str()) {
-                bail!("--format must be form, json or multipart");
-            }
             let auth = match (basic, bearer, api_key) {
                 (Some(b), None, None) => {
                     let (user, password) =
@@ -159,9 +144,6 @@ pub async fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
                     matches: matches.trim().to_ascii_lowercase(),
                 });
             }
-            if events.is_empty() && rules.is_empty() {
-                bail!("give --events and/or --inbound rules");
-            }
             let ep = WebhookEndpoint {
                 name: name.clone(),
                 url,
@@ -175,6 +157,7 @@ pub async fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
                 batch_max: batch_max.max(1),
                 retry_for_secs,
             };
+            crate::webhook::validate(&ep).map_err(|e| anyhow::anyhow!(e))?;
             let mut list = load(&t).await?;
             list.retain(|e| e.name != name);
             list.push(ep);
@@ -227,49 +210,14 @@ pub async fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
             let Some(ep) = list.into_iter().find(|e| e.name == name) else {
                 bail!("no webhook endpoint named {name:?}");
             };
-            let url = http::Url::parse(&ep.url).map_err(|e| anyhow::anyhow!(e))?;
-            let now = super::now_ms();
-            let sample = hato_storage::command::OutboxEvent {
-                seq: 0,
-                at_ms: now,
-                event: hato_storage::command::Event::Delivery(sample_delivery(now)),
-            };
-            let req = payload::batch(&ep, &[sample], (now / 1000) as i64);
-            let code = http::post(
-                &url,
-                &req.headers,
-                &req.content_type,
-                &req.body,
-                t.timeout(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+            let code = crate::webhook::send_test(&ep, t.timeout())
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", serde_json::json!({"endpoint": name, "status": code}));
             if !(200..300).contains(&code) {
                 bail!("the endpoint answered {code}");
             }
             Ok(())
         }
-    }
-}
-
-fn sample_delivery(now: u64) -> hato_storage::command::DeliveryRecord {
-    hato_storage::command::DeliveryRecord {
-        at_ms: now,
-        message: "test".into(),
-        recipient: "test@example.com".into(),
-        mail_from: "hato@example.com".into(),
-        status: "succeeded".into(),
-        source_ip: "127.0.0.1".into(),
-        subject: "Hato webhook test".into(),
-        api_data: Some("test".into()),
-        detail: "test event".into(),
-        message_id: Some("<test@hato>".into()),
-        remote: String::new(),
-        reply: "250 2.0.0 Ok".into(),
-        egress_ip: "127.0.0.1".into(),
-        return_path: "hato@example.com".into(),
-        reason: String::new(),
-        node: 0,
     }
 }

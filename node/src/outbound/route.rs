@@ -55,40 +55,45 @@ type Cached = (Instant, Result<Vec<Target>, RouteError>);
 
 const CACHE_FOR: Duration = Duration::from_secs(60);
 
+/// A resolver using `dns_servers`, or the system's configuration when empty.
+pub fn resolver(dns_servers: &[SocketAddr]) -> anyhow::Result<TokioResolver> {
+    Ok(if dns_servers.is_empty() {
+        match TokioResolver::builder_tokio() {
+            Ok(b) => b.build()?,
+            Err(e) => {
+                // No usable /etc/resolv.conf: keep running (smart-host routes still work);
+                // MX lookups fail as temporary errors until delivery.dns_servers is set.
+                tracing::warn!(error = %e, "no system DNS configuration; set delivery.dns_servers");
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_name_servers(Vec::new()),
+                    TokioRuntimeProvider::default(),
+                )
+                .build()?
+            }
+        }
+    } else {
+        let servers = dns_servers
+            .iter()
+            .map(|s| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = s.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = s.port();
+                NameServerConfig::new(s.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        TokioResolver::builder_with_config(
+            ResolverConfig::from_name_servers(servers),
+            TokioRuntimeProvider::default(),
+        )
+        .build()?
+    })
+}
+
 impl Router {
     /// A router using `dns_servers` (empty: the system's resolv.conf).
     pub fn new(dns_servers: &[SocketAddr], mx_port: u16) -> anyhow::Result<Self> {
-        let resolver = if dns_servers.is_empty() {
-            match TokioResolver::builder_tokio() {
-                Ok(b) => b.build()?,
-                Err(e) => {
-                    // No usable /etc/resolv.conf: keep running (smart-host routes still work);
-                    // MX lookups fail as temporary errors until delivery.dns_servers is set.
-                    tracing::warn!(error = %e, "no system DNS configuration; set delivery.dns_servers");
-                    TokioResolver::builder_with_config(
-                        ResolverConfig::from_name_servers(Vec::new()),
-                        TokioRuntimeProvider::default(),
-                    )
-                    .build()?
-                }
-            }
-        } else {
-            let servers = dns_servers
-                .iter()
-                .map(|s| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = s.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = s.port();
-                    NameServerConfig::new(s.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-            .build()?
-        };
+        let resolver = resolver(dns_servers)?;
         Ok(Self {
             resolver,
             mx_port,

@@ -39,6 +39,76 @@ pub fn endpoints(cluster: &ClusterHandle) -> Vec<WebhookEndpoint> {
         .unwrap_or_default()
 }
 
+/// Check an endpoint before storing it: a usable name and URL, known event kinds and
+/// formats, and something to send (events or inbound rules).
+pub fn validate(ep: &WebhookEndpoint) -> Result<(), String> {
+    if ep.name.is_empty() || ep.name.len() > 64 || ep.name.contains(['/', ' ', ':']) {
+        return Err(format!(
+            "{:?} is not a valid endpoint name (1-64 characters, no spaces, '/' or ':')",
+            ep.name
+        ));
+    }
+    http::Url::parse(&ep.url)?;
+    for e in &ep.events {
+        if !hato_storage::command::EVENT_KINDS.contains(&e.as_str()) {
+            return Err(format!(
+                "unknown event kind {e:?}; use {}",
+                hato_storage::command::EVENT_KINDS.join(",")
+            ));
+        }
+    }
+    if !["form", "json", "multipart"].contains(&ep.format.as_str()) {
+        return Err("the format must be form, json or multipart".into());
+    }
+    for r in &ep.inbound {
+        if r.filter.trim().is_empty() || r.matches.trim().is_empty() {
+            return Err("an inbound rule needs a filter name and an address or domain".into());
+        }
+        if r.matches.contains(char::is_whitespace) || !r.matches.contains('.') {
+            return Err(format!("{:?} is not an address or domain", r.matches));
+        }
+    }
+    if ep.events.is_empty() && ep.inbound.is_empty() {
+        return Err("choose at least one event kind or add an inbound rule".into());
+    }
+    Ok(())
+}
+
+/// POST a sample `succeeded` delivery event to `ep` now (not through the outbox); the HTTP
+/// status it answered.
+pub async fn send_test(ep: &WebhookEndpoint, timeout: Duration) -> Result<u16, String> {
+    let url = http::Url::parse(&ep.url)?;
+    let now = now_ms();
+    let sample = OutboxEvent {
+        seq: 0,
+        at_ms: now,
+        event: Event::Delivery(sample_delivery(now)),
+    };
+    let req = payload::batch(ep, &[sample], (now / 1000) as i64);
+    http::post(&url, &req.headers, &req.content_type, &req.body, timeout).await
+}
+
+fn sample_delivery(now: u64) -> hato_storage::command::DeliveryRecord {
+    hato_storage::command::DeliveryRecord {
+        at_ms: now,
+        message: "test".into(),
+        recipient: "test@example.com".into(),
+        mail_from: "hato@example.com".into(),
+        status: "succeeded".into(),
+        source_ip: "127.0.0.1".into(),
+        subject: "Hato webhook test".into(),
+        api_data: Some("test".into()),
+        detail: "test event".into(),
+        message_id: Some("<test@hato>".into()),
+        remote: String::new(),
+        reply: "250 2.0.0 Ok".into(),
+        egress_ip: "127.0.0.1".into(),
+        return_path: "hato@example.com".into(),
+        reason: String::new(),
+        node: 0,
+    }
+}
+
 fn is_leader(cluster: &ClusterHandle) -> bool {
     cluster.status().role == "leader"
 }
