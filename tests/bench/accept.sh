@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Acceptance-throughput benchmark: Hato (single node, and a 3-node cluster on this machine)
-# against a durable aiosmtpd sink (fsync before 250) and smtp-sink (a non-durable ceiling),
-# all driven by Postfix's smtp-source in the same run, on loopback. (A private Postfix relay
-# as a third peer is not in yet: its instance would not start from a scratch config dir.)
+# against a durable aiosmtpd sink (fsync before 250), a private Postfix relay (its durable
+# queue: fsync before 250; tests/bench/postfix.sh) and smtp-sink (a non-durable ceiling),
+# all driven by Postfix's smtp-source in the same run, on loopback.
 #
 #   tests/bench/accept.sh [MESSAGES] [SIZE_BYTES] [CONNECTIONS]     (default 5000 4096 20)
 #
-# Prints messages/second per system and the ratio to the durable sink.
+# Prints messages/second per system and the ratios to the durable sink and to Postfix.
 # Absolute numbers drift on shared machines; compare the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,6 +19,10 @@ HATO="${HATO_BIN:-$CARGO_TARGET_DIR/release/hato}"
 W="$(mktemp -d /tmp/hato-bench.XXXXXX)"
 pids=()
 cleanup() {
+    if [ -f "$W/postfix/main.cf" ]; then
+        as_root tests/bench/postfix.sh stop "$W/postfix" || true
+        as_root rm -rf "$W/postfix" || true
+    fi
     kill "${pids[@]}" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$W"
@@ -45,7 +49,12 @@ mkdir -p "$W/sink"
 /usr/bin/python3 tests/peers/scripted_mx.py --port 20026 --out "$W/sink" >/dev/null & pids+=("$!")
 wait_port 20026
 
-# 3. Hato: one node and three nodes for acceptance (delivery off), and one node that also
+# 3. A private Postfix instance under $W/postfix (root only; not the system Postfix): relays
+#    everything from loopback to smtp-sink, through its durable queue.
+chmod 711 "$W"   # Postfix's master opens $W/postfix/data/master.lock as the postfix user
+as_root tests/bench/postfix.sh start "$W/postfix" 20027 20025
+
+# 4. Hato: one node and three nodes for acceptance (delivery off), and one node that also
 #    delivers to smtp-sink (end to end). Relay is open to loopback.
 node_cfg() { # id raft http smtp bootstrap join block delivery
     cat <<TOML
@@ -92,10 +101,21 @@ start_hato 2 1 true    # one node that also delivers (end to end)
 echo "== acceptance: $N messages of $SIZE bytes over $CONC connections ($(nproc) cores, $(date -u +%F))"
 sink=$(rate 127.0.0.1:20025);    printf '%-34s %8.0f msg/s (not durable: ceiling)\n' "smtp-sink" "$sink"
 durable=$(rate 127.0.0.1:20026); printf '%-34s %8.0f msg/s\n' "aiosmtpd durable sink (fsync)" "$durable"
+# Postfix delivers to smtp-sink while it accepts (it is a relay); wait for its queue to be empty
+# before measuring Hato, and report that too (end to end, as for Hato below).
+t0=$(date +%s.%N)
+pf=$(rate 127.0.0.1:20027)
+for _ in $(seq 1 3000); do
+    case "$(as_root postqueue -c "$W/postfix" -p)" in "Mail queue is empty"*) break ;; esac
+    sleep 0.2
+done
+t1=$(date +%s.%N)
+pf_e2e=$(echo "$N / ($t1 - $t0)" | bc -l)
+printf '%-34s %8.0f msg/s  %.2fx the durable sink (end to end %.0f msg/s, drained %d in %.1f s)\n' "Postfix relay (durable queue)" "$pf" "$(echo "$pf/$durable" | bc -l)" "$pf_e2e" "$N" "$(echo "$t1 - $t0" | bc -l)"
 h1=$(rate 127.0.0.1:23011)
-printf '%-34s %8.0f msg/s  %.2fx the durable sink\n' "Hato, 1 node" "$h1" "$(echo "$h1/$durable" | bc -l)"
+printf '%-34s %8.0f msg/s  %.2fx the durable sink, %.2fx Postfix\n' "Hato, 1 node" "$h1" "$(echo "$h1/$durable" | bc -l)" "$(echo "$h1/$pf" | bc -l)"
 h3=$(rate 127.0.0.1:23031)
-printf '%-34s %8.0f msg/s  %.2fx the durable sink\n' "Hato, 3 nodes (via node 1)" "$h3" "$(echo "$h3/$durable" | bc -l)"
+printf '%-34s %8.0f msg/s  %.2fx the durable sink, %.2fx Postfix\n' "Hato, 3 nodes (via node 1)" "$h3" "$(echo "$h3/$durable" | bc -l)" "$(echo "$h3/$pf" | bc -l)"
 
 # End to end: accepted by one node, delivered to smtp-sink; time until the queue is empty.
 t0=$(date +%s.%N)
@@ -108,4 +128,4 @@ done
 t1=$(date +%s.%N)
 e2e=$(echo "$N / ($t1 - $t0)" | bc -l)
 acc=$(echo "$N / ($t_acc - $t0)" | bc -l)
-printf '%-34s %8.0f msg/s  (%.2fx its own acceptance, drained %d in %.1f s)\n' "Hato, 1 node, end to end" "$e2e" "$(echo "$e2e/$acc" | bc -l)" "$N" "$(echo "$t1 - $t0" | bc -l)"
+printf '%-34s %8.0f msg/s  (%.2fx its own acceptance, %.2fx Postfix end to end, drained %d in %.1f s)\n' "Hato, 1 node, end to end" "$e2e" "$(echo "$e2e/$acc" | bc -l)" "$(echo "$e2e/$pf_e2e" | bc -l)" "$N" "$(echo "$t1 - $t0" | bc -l)"

@@ -123,7 +123,20 @@ fn invalid_cli_input_is_refused_and_changes_nothing() {
     let mut n = Node::new(root.path(), 1, true, &[], &NodeOpts::default());
     n.start();
     ready(&n);
-    let before = n.status().unwrap()["last_log_index"].clone();
+    // The node's own first-start writes (first console account, egress addresses) land
+    // shortly after it is ready: wait until the log index stays put.
+    let file = n.dir.join("data").join("console-admin-password");
+    wait_for("the first console account", Duration::from_secs(30), || {
+        file.exists().then_some(())
+    });
+    let mut before = n.status().unwrap()["last_log_index"].clone();
+    wait_for("a quiet log", Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = n.status().unwrap()["last_log_index"].clone();
+        let quiet = now == before;
+        before = now;
+        quiet.then_some(())
+    });
     let out = hato(&["blocks", "add", "--node", &n.raft, "not-an-address"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an e-mail address"));
