@@ -17,6 +17,7 @@ use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, 
 use openraft::{ChangeMembers, ServerState};
 
 use crate::error::ClusterError;
+use crate::group_commit;
 use crate::messages::{
     AdminEnvelope, AdminRequest, AdminResponse, NodeStatus, ReadEnvelope, ReadRequest,
     ReadResponse, WriteRequest,
@@ -58,6 +59,7 @@ struct Inner {
     reader: ReadView,
     opts: ClusterOptions,
     peers: Mutex<HashMap<String, ClusterClient<crate::auth::Conn>>>,
+    batcher: group_commit::Batcher,
 }
 
 /// A connected client for the Cluster service of the node at `addr` (used by peers and the CLI).
@@ -210,6 +212,7 @@ impl ClusterHandle {
         reader: ReadView,
         opts: ClusterOptions,
     ) -> Self {
+        let raft_for_batches = raft.clone();
         Self {
             inner: Arc::new(Inner {
                 id,
@@ -218,6 +221,7 @@ impl ClusterHandle {
                 reader,
                 opts,
                 peers: Mutex::new(HashMap::new()),
+                batcher: group_commit::start(raft_for_batches),
             }),
         }
     }
@@ -351,12 +355,22 @@ impl ClusterHandle {
         .await
     }
 
-    /// Apply `command` if this node is the leader.
+    /// Apply `command` if this node is the leader. Messages to enqueue go through the group
+    /// commit ([`group_commit`]): those arriving while a write is in flight share the next
+    /// log entry.
     pub async fn write_here(
         &self,
         command: Command,
         timeout: Duration,
     ) -> Result<CommandResult, ClusterError> {
+        if matches!(command, Command::Enqueue(_)) {
+            return match tokio::time::timeout(timeout, self.inner.batcher.write(command)).await {
+                Err(_) => Err(ClusterError::NoQuorum {
+                    waited_ms: ms(timeout),
+                }),
+                Ok(r) => r,
+            };
+        }
         match tokio::time::timeout(timeout, self.inner.raft.client_write(command)).await {
             Err(_) => Err(ClusterError::NoQuorum {
                 waited_ms: ms(timeout),

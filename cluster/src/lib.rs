@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod error;
+mod group_commit;
 pub mod handle;
 pub mod messages;
 pub mod network;

@@ -29,6 +29,10 @@ pub enum Command {
     /// the check is ordered with block/unblock writes) are recorded as `blocked` instead of
     /// queued. Applying the same message id twice changes nothing (retries are safe).
     Enqueue(Box<NewMessage>),
+    /// Several commands in one log entry, applied in order as if they were consecutive
+    /// entries (group commit: one fsync and one replication round for all of them). Answers
+    /// `CommandResult::Batch` with each command's result. Never holds a `Purge`.
+    Batch(Vec<Command>),
     /// A delivery worker asks for leases on queued recipients. Granted for each item that is
     /// still pending, due at `at_ms`, and not leased by another node (or whose lease expired
     /// by `at_ms`); a recipient found on the block list is finalised as `blocked` instead.
@@ -312,6 +316,8 @@ pub enum CommandResult {
     Claimed(Vec<bool>),
     /// How many records a batch command changed.
     Count(u32),
+    /// The results of a `Command::Batch`, in order.
+    Batch(Vec<CommandResult>),
     /// A purge step: messages removed, and the last message id examined (`None`: no older
     /// message is left to examine).
     Purged { deleted: u32, last: Option<String> },
@@ -327,6 +333,7 @@ impl Command {
             Command::Block { .. } => "block",
             Command::Unblock { .. } => "unblock",
             Command::Enqueue(_) => "enqueue",
+            Command::Batch(_) => "batch",
             Command::Claim(_) => "claim",
             Command::Complete(_) => "complete",
             Command::Retry { .. } => "retry",

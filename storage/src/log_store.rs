@@ -1,7 +1,7 @@
 //! The Raft log on RocksDB (`raft_log` and `raft_meta` column families).
 //!
 //! Contract: `append` writes all given entries in one synced write batch, then reports them
-//! flushed; `save_vote` and `save_committed` are synced too. Entries are bincode-encoded
+//! flushed; `save_vote` is synced too, `save_committed` is not (see there). Entries are bincode-encoded
 //! `openraft::Entry<TypeConfig>` under their big-endian index.
 
 use std::fmt::Debug;
@@ -134,8 +134,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.get_meta(keys::META_VOTE)
     }
 
+    /// Not synced: the committed index is a hint for re-applying after a restart (openraft
+    /// recovers it from a quorum otherwise); syncing it cost one extra fsync per commit.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.put_meta(keys::META_COMMITTED, &committed)
+        let v = bincode::serialize(&committed).map_err(write_err)?;
+        self.db
+            .put_cf(self.cf_meta(), keys::META_COMMITTED, v)
+            .map_err(write_err)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {

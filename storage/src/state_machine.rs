@@ -202,6 +202,11 @@ pub(crate) fn apply_command(
             next_seq,
             failure,
         } => webhook_progress(txn, endpoint, *next_seq, failure.as_ref())?,
+        Command::Batch(cmds) => CommandResult::Batch(
+            cmds.iter()
+                .map(|c| apply_command(txn, c))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         Command::LoginFailed { key, at_ms } => {
             let k = keys::setting_key(key);
             let mut lock: crate::command::Lockout = txn

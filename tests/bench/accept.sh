@@ -6,8 +6,12 @@
 #
 #   tests/bench/accept.sh [MESSAGES] [SIZE_BYTES] [CONNECTIONS]     (default 5000 4096 20)
 #
-# Prints messages/second per system and the ratios to the durable sink and to Postfix.
-# Absolute numbers drift on shared machines; compare the ratios.
+# Prints messages/second per system and the ratios to the durable sink and to Postfix; then
+# Hato's acceptance over the HTTP API (tests/bench/http_load.py, 20 keep-alive connections),
+# accept latency p50/p99 at fixed offered loads (tests/bench/smtp_latency.py, open loop) for
+# Hato and the peers, and Hato's resource use: peak RSS per node, bytes written and fsyncs
+# (perf tracepoints) per accepted message. Absolute numbers drift on shared machines; compare
+# the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/lib.sh
@@ -63,6 +67,7 @@ data_dir = "$W/hato$1-$7/data"
 [listen]
 raft = "127.0.0.1:$2"
 http = "127.0.0.1:$3"
+console = ""
 [cluster]
 bootstrap = $5
 join = [$6]
@@ -129,3 +134,55 @@ t1=$(date +%s.%N)
 e2e=$(echo "$N / ($t1 - $t0)" | bc -l)
 acc=$(echo "$N / ($t_acc - $t0)" | bc -l)
 printf '%-34s %8.0f msg/s  (%.2fx its own acceptance, %.2fx Postfix end to end, drained %d in %.1f s)\n' "Hato, 1 node, end to end" "$e2e" "$(echo "$e2e/$acc" | bc -l)" "$(echo "$e2e/$pf_e2e" | bc -l)" "$N" "$(echo "$t1 - $t0" | bc -l)"
+
+# HTTP API acceptance (CMC send.json, 20 keep-alive connections, SIZE bytes of text). The API
+# requires a sending domain, so every message is DKIM-signed (Ed25519 here).
+"$HATO" domain add --node 127.0.0.1:21011 shop.example --algorithm ed25519 >/dev/null
+"$HATO" domain add --node 127.0.0.1:21031 shop.example --algorithm ed25519 >/dev/null
+key1=$("$HATO" api user add --node 127.0.0.1:21011 bench | sed 's/.*"api_key":"\([^"]*\)".*/\1/')
+key3=$("$HATO" api user add --node 127.0.0.1:21031 bench | sed 's/.*"api_key":"\([^"]*\)".*/\1/')
+sleep 1
+http_rate() { # http_addr key
+    /usr/bin/python3 tests/bench/http_load.py --url "http://$1/api/v2/emails/send.json" \
+        --api-user bench --api-key "$2" --from sender@shop.example --to rcpt@dest.example \
+        --messages "$N" --connections "$CONC" --size "$SIZE" 2>/dev/null | tail -1
+}
+j=$(http_rate 127.0.0.1:22011 "$key1"); hh1=$(echo "$j" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rate"])')
+printf '%-34s %8.0f msg/s  %.2fx Postfix over SMTP (%s)\n' "Hato, 1 node, HTTP API" "$hh1" "$(echo "$hh1/$pf" | bc -l)" "$j"
+j=$(http_rate 127.0.0.1:22031 "$key3"); hh3=$(echo "$j" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rate"])')
+printf '%-34s %8.0f msg/s  %.2fx Postfix over SMTP (%s)\n' "Hato, 3 nodes, HTTP API" "$hh3" "$(echo "$hh3/$pf" | bc -l)" "$j"
+
+# Accept latency at fixed offered loads (open loop, 20 connections, 20 s each): each system at
+# half of the peak it reached above (and the cluster also at the single node's half peak).
+lat() { # target rate
+    /usr/bin/python3 tests/bench/smtp_latency.py --target "$1" --rate "$2" --duration 20 \
+        --connections "$CONC" --size "$SIZE" 2>/dev/null | tail -1 |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s offered, %.0f/s done, p50 %.1f ms, p99 %.1f ms, %d errors" % (d["offered_rate"], d["achieved_rate"], d["p50_ms"], d["p99_ms"], d["errors"]))'
+}
+half() { printf '%.0f' "$(echo "$1/2" | bc -l)"; }
+echo "== accept latency (open loop, $CONC connections, $SIZE bytes, each at half its own peak)"
+printf '%-34s %s\n' "Hato, 1 node" "$(lat 127.0.0.1:23011 "$(half "$h1")")"
+printf '%-34s %s\n' "Hato, 3 nodes" "$(lat 127.0.0.1:23031 "$(half "$h3")")"
+printf '%-34s %s\n' "Hato, 3 nodes, at 1 node's half" "$(lat 127.0.0.1:23031 "$(half "$h1")")"
+printf '%-34s %s\n' "Postfix" "$(lat 127.0.0.1:20027 "$(half "$pf")")"
+printf '%-34s %s\n' "aiosmtpd durable sink" "$(lat 127.0.0.1:20026 "$(half "$durable")")"
+
+# Resources of the single acceptance node over one more run: bytes written and fsync calls
+# per accepted message (perf counts the fsync/fdatasync syscalls of the process), peak RSS.
+pid1=$(pgrep -f "$W/hato1-1/hato.toml" | head -1)
+wb0=$(awk '/^write_bytes/ {print $2}' "/proc/$pid1/io")
+perf stat -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' -p "$pid1" -o "$W/perf.txt" &
+perfpid=$!
+sleep 0.5
+rate 127.0.0.1:23011 >/dev/null
+kill -INT "$perfpid"; wait "$perfpid" 2>/dev/null || true
+wb1=$(awk '/^write_bytes/ {print $2}' "/proc/$pid1/io")
+syncs=$(awk '/syscalls:sys_enter_f(data)?sync/ {gsub(",", "", $1); s += $1} END {print s + 0}' "$W/perf.txt")
+echo "== resources ($N messages of $SIZE bytes into one node)"
+printf '%-34s %8.2f KB written per message (%.1fx the message size)\n' "Hato, 1 node" "$(echo "($wb1 - $wb0) / $N / 1024" | bc -l)" "$(echo "($wb1 - $wb0) / $N / $SIZE" | bc -l)"
+printf '%-34s %8.3f fsync/fdatasync calls per message\n' "Hato, 1 node" "$(echo "$syncs / $N" | bc -l)"
+for p in $(pgrep -f "$W/hato"); do
+    cfg=$(tr '\0' ' ' < "/proc/$p/cmdline" | sed 's/.*--config //; s/ .*//')
+    printf '%-34s %8.0f MB peak RSS\n' "$(basename "$(dirname "$cfg")")" "$(awk '/^VmHWM/ {print $2 / 1024}' "/proc/$p/status")"
+done
+

@@ -142,6 +142,22 @@ fn names(c: &Console, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every settings list, to compare before and after refused input.
+fn every_list(c: &Console) -> Vec<Vec<String>> {
+    [
+        "/api/api-users",
+        "/api/smtp-users",
+        "/api/allowed-ips",
+        "/api/domains",
+        "/api/webhooks",
+        "/api/blocks",
+        "/api/console-users",
+    ]
+    .iter()
+    .map(|p| names(c, p))
+    .collect()
+}
+
 #[test]
 fn login_sessions_csrf_lockout_audit_and_bad_input() {
     let (_root, node) = hato_tests::single_node("");
@@ -209,18 +225,7 @@ fn login_sessions_csrf_lockout_audit_and_bad_input() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
 
     // Bad input in every form: a clear error, nothing changed.
-    let before: Vec<Vec<String>> = [
-        "/api/api-users",
-        "/api/smtp-users",
-        "/api/allowed-ips",
-        "/api/domains",
-        "/api/webhooks",
-        "/api/blocks",
-        "/api/console-users",
-    ]
-    .iter()
-    .map(|p| names(&c, p))
-    .collect();
+    let before = every_list(&c);
     let autoblock_before = c.get("/api/autoblock").body;
     let bad: Vec<(&str, &str, Value, &str)> = vec![
         (
@@ -319,18 +324,7 @@ fn login_sessions_csrf_lockout_audit_and_bad_input() {
     }
     let bad_json = c.call("POST", "/api/domains", Some("{not json"), true);
     assert_eq!(bad_json.status, 400);
-    let after: Vec<Vec<String>> = [
-        "/api/api-users",
-        "/api/smtp-users",
-        "/api/allowed-ips",
-        "/api/domains",
-        "/api/webhooks",
-        "/api/blocks",
-        "/api/console-users",
-    ]
-    .iter()
-    .map(|p| names(&c, p))
-    .collect();
+    let after = every_list(&c);
     assert_eq!(before, after, "bad input changed nothing");
     assert_eq!(c.get("/api/autoblock").body, autoblock_before);
     assert_eq!(c.get("/api/retention").json()["days"], Value::Null);

@@ -146,6 +146,28 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Check a name typed into a form (the `name` field): 1 to `max` ASCII letters, digits and
+/// the characters in `extra`.
+pub fn check_name(name: &str, max: usize, extra: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    if ok {
+        return Ok(());
+    }
+    let extra: Vec<String> = extra.chars().map(|c| format!("'{c}'")).collect();
+    Err(ApiError::field(
+        400,
+        "name",
+        format!(
+            "{name:?} is not a valid name (1-{max} letters, digits, {})",
+            extra.join(", ")
+        ),
+    ))
+}
+
 /// A failed request: status and a message for the person at the console.
 #[derive(Debug)]
 pub struct ApiError {

@@ -74,22 +74,7 @@ fn sha256_hex(s: &str) -> String {
 
 /// Whether `name` may be a console account name.
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            400,
-            "name",
-            format!(
-                "{name:?} is not a valid account name (1-64 letters, digits, '.', '_', '-', '@')"
-            ),
-        ))
-    }
+    super::http::check_name(name, 64, "._-@")
 }
 
 /// Record an entry in the audit log (a failure to record is logged, not fatal: the change it

@@ -40,23 +40,9 @@ impl Kind {
     }
 }
 
+/// Whether `name` may be an API user or SMTP login.
 fn check_login_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@+".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            400,
-            "name",
-            format!(
-                "{name:?} is not a valid name (1-128 letters, digits, '.', '_', '-', '@', '+')"
-            ),
-        ))
-    }
+    super::http::check_name(name, 128, "._-@+")
 }
 
 fn random_hex(bytes: usize) -> Result<String, ApiError> {
