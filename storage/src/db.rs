@@ -18,18 +18,31 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // Memory bounds, whatever the queue holds: all memtables together flush at 128 MB (each
+    // column family would otherwise keep up to 2 x 64 MB), and every column family reads
+    // through one 64 MB block cache.
+    opts.set_db_write_buffer_size(MEMTABLES_BYTES);
+    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
     let cfs = keys::all_cfs()
         .into_iter()
-        .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, &cache)));
     let db = Arc::new(DB::open_cf_descriptors(&opts, dir.join("db"), cfs)?);
     let log = LogStore::new(db.clone());
     let sm = StateMachineStore::new(db, dir.join("snapshots"))?;
     Ok((log, sm))
 }
 
-fn cf_options(name: &str) -> Options {
+/// Memtable budget of the whole database.
+const MEMTABLES_BYTES: usize = 128 << 20;
+/// Block cache shared by every column family.
+const BLOCK_CACHE_BYTES: usize = 64 << 20;
+
+fn cf_options(name: &str, cache: &rocksdb::Cache) -> Options {
     let mut o = Options::default();
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    o.set_block_based_table_factory(&table);
     if name == keys::CF_RAFT_LOG || name == keys::CF_BODIES {
         // Large, write-once values: bigger memtables, fewer compactions.
         o.set_write_buffer_size(64 << 20);

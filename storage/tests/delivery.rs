@@ -570,3 +570,49 @@ async fn purge_removes_old_finished_records_only() {
     assert_eq!(r.stat(0, "failed").unwrap(), 1, "daily statistics stay");
     assert!(r.block("z@x.example").unwrap().is_some(), "blocks stay");
 }
+
+/// A group-commit batch applies exactly like the same commands as separate entries, and
+/// answers each command's own result in order.
+#[tokio::test]
+async fn a_batch_applies_like_separate_entries() {
+    let block = Command::Block {
+        address: "blocked@x.example".into(),
+        reason: "manual".into(),
+        at_ms: 1,
+    };
+    let cmds = vec![
+        message("b1", &["a@x.example", "blocked@x.example"], 100),
+        message("b2", &["c@y.example"], 101),
+        message("b1", &["a@x.example"], 102), // a retry of b1: a duplicate
+    ];
+    let mut one = Sm::new();
+    one.apply(block.clone()).await;
+    let separate = one.apply_all(cmds.clone()).await;
+    let mut two = Sm::new();
+    two.apply(block).await;
+    let batched = two.apply(Command::Batch(cmds)).await;
+    assert_eq!(batched, CommandResult::Batch(separate.clone()));
+    assert_eq!(
+        separate[0],
+        CommandResult::Enqueued {
+            queued: 1,
+            blocked: 1,
+            duplicate: false
+        }
+    );
+    assert!(matches!(
+        separate[2],
+        CommandResult::Enqueued {
+            duplicate: true,
+            ..
+        }
+    ));
+    let (r1, r2) = (one.sm.reader(), two.sm.reader());
+    assert_eq!(r1.pending_count().unwrap(), r2.pending_count().unwrap());
+    assert_eq!(
+        r1.deliveries(0, 100).unwrap(),
+        r2.deliveries(0, 100).unwrap()
+    );
+    assert_eq!(r1.bounces(0, 100).unwrap(), r2.bounces(0, 100).unwrap());
+    assert_eq!(r1.message("b1").unwrap(), r2.message("b1").unwrap());
+}
