@@ -24,7 +24,7 @@ use hato_cmc::{
     SendRequest, SendResponse, StatisticsResponse, StatisticsRow, TzOffset,
 };
 use hato_storage::command::NewMessage;
-use hato_storage::{Command, CommandResult};
+use hato_storage::{Command, CommandResult, Order};
 use warp::http::{Response, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
@@ -396,9 +396,11 @@ async fn deliveries(
     authenticate(ctx, &q.credentials.api_user, &q.credentials.api_key).await?;
     let (start, end) = window_ms(q.window(TZ));
     let all = first_matches(&q.page, |keep| {
-        ctx.cluster.reader().for_each_delivery(start, end, |r| {
-            keep(delivery_record(r).filter(|rec| q.matches(rec)))
-        })
+        ctx.cluster
+            .reader()
+            .for_each_delivery(Order::OldestFirst, start, end, |r| {
+                keep(delivery_record(r).filter(|rec| q.matches(rec)))
+            })
     })?;
     let deliveries = q.page.apply(&all).to_vec();
     Ok(ok(format, &DeliveriesResponse { deliveries }))
@@ -414,9 +416,11 @@ async fn bounces(
     authenticate(ctx, &q.credentials.api_user, &q.credentials.api_key).await?;
     let (start, end) = window_ms(q.window(TZ));
     let all = first_matches(&q.page, |keep| {
-        ctx.cluster.reader().for_each_bounce(start, end, |r| {
-            keep(Some(bounce_record(r)).filter(|rec| q.matches(rec)))
-        })
+        ctx.cluster
+            .reader()
+            .for_each_bounce(Order::OldestFirst, start, end, |r| {
+                keep(Some(bounce_record(r)).filter(|rec| q.matches(rec)))
+            })
     })?;
     let bounces = q.page.apply(&all).to_vec();
     Ok(ok(format, &BouncesResponse { bounces }))

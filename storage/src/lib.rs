@@ -31,6 +31,6 @@ pub use command::{Command, CommandResult};
 pub use db::open;
 pub use error::StoreError;
 pub use log_store::LogStore;
-pub use read::ReadView;
+pub use read::{Order, ReadView};
 pub use state_machine::StateMachineStore;
 pub use types::{NodeId, NodeInfo, TypeConfig};

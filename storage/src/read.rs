@@ -29,6 +29,13 @@ pub struct QueueStats {
     pub next_due_ms: Option<u64>,
 }
 
+/// The order in which time-ordered records are visited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
 /// A cheap, cloneable read handle.
 #[derive(Clone)]
 pub struct ReadView {
@@ -165,10 +172,11 @@ impl ReadView {
         what: &'static str,
         from_ms: u64,
         to_ms: u64,
-        newest_first: bool,
+        order: Order,
         at_ms: impl Fn(&T) -> u64,
         mut f: impl FnMut(T) -> bool,
     ) -> Result<(), StoreError> {
+        let newest_first = order == Order::NewestFirst;
         let (start, dir) = if newest_first {
             (format!("{to_ms:016x}"), Direction::Reverse)
         } else {
@@ -194,10 +202,11 @@ impl ReadView {
         Ok(())
     }
 
-    /// Visit delivery-log records with `from_ms <= at < to_ms` in time order while `f`
-    /// returns true.
+    /// Visit delivery-log records with `from_ms <= at < to_ms` in `order` while `f` returns
+    /// true.
     pub fn for_each_delivery(
         &self,
+        order: Order,
         from_ms: u64,
         to_ms: u64,
         f: impl FnMut(DeliveryRecord) -> bool,
@@ -207,34 +216,16 @@ impl ReadView {
             "delivery",
             from_ms,
             to_ms,
-            false,
+            order,
             |r: &DeliveryRecord| r.at_ms,
             f,
         )
     }
 
-    /// Visit delivery-log records with `from_ms <= at < to_ms`, newest first, while `f`
-    /// returns true.
-    pub fn for_each_delivery_newest_first(
-        &self,
-        from_ms: u64,
-        to_ms: u64,
-        f: impl FnMut(DeliveryRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        self.for_each_timed(
-            CF_DELIVERY_LOG,
-            "delivery",
-            from_ms,
-            to_ms,
-            true,
-            |r: &DeliveryRecord| r.at_ms,
-            f,
-        )
-    }
-
-    /// Visit bounce records with `from_ms <= at < to_ms` in time order while `f` returns true.
+    /// Visit bounce records with `from_ms <= at < to_ms` in `order` while `f` returns true.
     pub fn for_each_bounce(
         &self,
+        order: Order,
         from_ms: u64,
         to_ms: u64,
         f: impl FnMut(BounceRecord) -> bool,
@@ -244,26 +235,7 @@ impl ReadView {
             "bounce",
             from_ms,
             to_ms,
-            false,
-            |r: &BounceRecord| r.at_ms,
-            f,
-        )
-    }
-
-    /// Visit bounce records with `from_ms <= at < to_ms`, newest first, while `f` returns
-    /// true.
-    pub fn for_each_bounce_newest_first(
-        &self,
-        from_ms: u64,
-        to_ms: u64,
-        f: impl FnMut(BounceRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        self.for_each_timed(
-            CF_BOUNCES,
-            "bounce",
-            from_ms,
-            to_ms,
-            true,
+            order,
             |r: &BounceRecord| r.at_ms,
             f,
         )
@@ -276,7 +248,7 @@ impl ReadView {
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let mut out = Vec::new();
-        self.for_each_delivery(from_ms, u64::MAX, |r| {
+        self.for_each_delivery(Order::OldestFirst, from_ms, u64::MAX, |r| {
             if out.len() >= limit {
                 return false;
             }
@@ -289,7 +261,7 @@ impl ReadView {
     /// Bounce records from `from_ms` on, oldest first, at most `limit`.
     pub fn bounces(&self, from_ms: u64, limit: usize) -> Result<Vec<BounceRecord>, StoreError> {
         let mut out = Vec::new();
-        self.for_each_bounce(from_ms, u64::MAX, |r| {
+        self.for_each_bounce(Order::OldestFirst, from_ms, u64::MAX, |r| {
             if out.len() >= limit {
                 return false;
             }

@@ -519,7 +519,7 @@ async fn purge_removes_old_finished_records_only() {
     );
     // Newest first.
     let mut seen = Vec::new();
-    r.for_each_delivery_newest_first(0, u64::MAX, |d| {
+    r.for_each_delivery(hato_storage::Order::NewestFirst, 0, u64::MAX, |d| {
         seen.push(d.at_ms);
         true
     })

@@ -5,7 +5,7 @@
 
 use hato_cluster::now_ms;
 use hato_storage::command::{BlockRecord, DeliveryRecord};
-use hato_storage::{Command, CommandResult};
+use hato_storage::{Command, CommandResult, Order};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -77,7 +77,7 @@ pub fn deliveries(c: &Console, req: &Req) -> Result<Answer, ApiError> {
     let (mut items, mut scanned) = (Vec::new(), 0usize);
     c.cluster
         .reader()
-        .for_each_delivery_newest_first(r.from, r.to, |d| {
+        .for_each_delivery(Order::NewestFirst, r.from, r.to, |d| {
             scanned += 1;
             if matches(&d) {
                 items.push(d);
@@ -113,7 +113,7 @@ pub fn message(c: &Console, id: &str) -> Result<Answer, ApiError> {
         .collect();
     let (mut log, mut scanned) = (Vec::new(), 0usize);
     reader
-        .for_each_delivery(meta.received_ms, u64::MAX, |d| {
+        .for_each_delivery(Order::OldestFirst, meta.received_ms, u64::MAX, |d| {
             scanned += 1;
             if d.message == meta.id {
                 log.push(d);
@@ -136,7 +136,7 @@ pub fn bounces(c: &Console, req: &Req) -> Result<Answer, ApiError> {
     let (mut items, mut scanned) = (Vec::new(), 0usize);
     c.cluster
         .reader()
-        .for_each_bounce_newest_first(r.from, r.to, |b| {
+        .for_each_bounce(Order::NewestFirst, r.from, r.to, |b| {
             scanned += 1;
             if recipient.is_none_or(|s| contains_ci(&b.recipient, s))
                 && reason.is_none_or(|s| b.reason == s)
