@@ -38,10 +38,11 @@ import argparse
 import asyncio
 import collections
 import json
-import math
 import sys
 import time
 import urllib.parse
+
+import loadstats
 
 
 class HttpError(Exception):
@@ -166,12 +167,6 @@ class Worker:
                     await asyncio.sleep(0.05)  # do not spin on a refused connection
 
 
-def pct(sorted_vals, p):
-    """Nearest-rank percentile, in ms."""
-    if not sorted_vals:
-        return None
-    return round(sorted_vals[max(0, math.ceil(p / 100 * len(sorted_vals)) - 1)] * 1000, 2)
-
 
 async def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -214,22 +209,15 @@ async def main():
     for w in workers:
         w.close()
     cpu = time.process_time() - cpu0
-    if total > stats["sent"]:
-        stats["kinds"]["unsent"] += total - stats["sent"]
-    lat = sorted(stats["lat"])
+    lat, common = loadstats.summary(stats, total, cpu)
     ok = len(lat)
     seconds = (stats["last"] or time.monotonic()) - t0
     if args.rate:
         seconds = max(seconds, args.duration)
-    out = {"messages": total, "ok": ok, "errors": sum(stats["kinds"].values()),
-           "seconds": round(seconds, 3), "rate": round(ok / seconds, 1) if seconds else 0.0,
-           "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p90_ms": pct(lat, 90),
-           "max_ms": round(lat[-1] * 1000, 2) if lat else None,
-           "error_kinds": dict(stats["kinds"]), "client_cpu_s": round(cpu, 2)}
-    print(f"ok {ok}/{total} in {out['seconds']} s ({out['rate']} req/s), errors "
-          f"{out['errors']} {dict(stats['kinds']) or ''}", file=sys.stderr)
-    print(f"latency ms: p50 {out['p50_ms']}  p90 {out['p90_ms']}  p99 {out['p99_ms']}  "
-          f"max {out['max_ms']}; client CPU {cpu:.2f} s", file=sys.stderr)
+    out = {"messages": total, "seconds": round(seconds, 3),
+           "rate": round(ok / seconds, 1) if seconds else 0.0, **common}
+    loadstats.report(out, cpu, f"of {total} in {out['seconds']} s, {out['rate']} req/s",
+                     sys.stderr)
     print(json.dumps(out))
 
 

@@ -40,10 +40,11 @@ import asyncio
 import collections
 import email.utils
 import json
-import math
 import sys
 import time
 import uuid
+
+import loadstats
 
 RUN = uuid.uuid4().hex  # Message-ID: <RUN.i@bench.invalid>, unique per message
 
@@ -163,12 +164,6 @@ class Worker:
                     await asyncio.sleep(0.05)  # do not spin on a refused connection
 
 
-def pct(sorted_vals, p):
-    """Nearest-rank percentile, in ms."""
-    if not sorted_vals:
-        return None
-    return round(sorted_vals[max(0, math.ceil(p / 100 * len(sorted_vals)) - 1)] * 1000, 2)
-
 
 async def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -212,21 +207,13 @@ async def main():
     for w in workers:
         w.close()
     cpu = time.process_time() - cpu0
-    unsent = total - stats["sent"]
-    if unsent:
-        stats["kinds"]["unsent"] += unsent
-    lat = sorted(stats["lat"])
-    ok = len(lat)
+    sent = stats["sent"]
+    lat, common = loadstats.summary(stats, total, cpu)
     span = max(args.duration, (stats["last"] or t0) - t0)
-    out = {"offered_rate": args.rate, "achieved_rate": round(ok / span, 1), "sent": stats["sent"],
-           "ok": ok, "errors": sum(stats["kinds"].values()), "p50_ms": pct(lat, 50),
-           "p90_ms": pct(lat, 90), "p99_ms": pct(lat, 99),
-           "max_ms": round(lat[-1] * 1000, 2) if lat else None,
-           "error_kinds": dict(stats["kinds"]), "client_cpu_s": round(cpu, 2)}
-    print(f"ok {ok}/{total} ({out['achieved_rate']} msg/s), errors {out['errors']} "
-          f"{dict(stats['kinds']) or ''}", file=sys.stderr)
-    print(f"latency ms: p50 {out['p50_ms']}  p90 {out['p90_ms']}  p99 {out['p99_ms']}  "
-          f"max {out['max_ms']}; client CPU {cpu:.2f} s over {span:.2f} s", file=sys.stderr)
+    out = {"offered_rate": args.rate, "achieved_rate": round(len(lat) / span, 1), "sent": sent,
+           **common}
+    loadstats.report(out, cpu, f"of {total}, {out['achieved_rate']} msg/s over {span:.2f} s",
+                     sys.stderr)
     print(json.dumps(out))
 
 

@@ -214,9 +214,14 @@ impl Console {
     /// A setting, confirmed with the leader when this replica does not have it yet (a value
     /// written a moment ago through another node may not have been applied here).
     async fn setting_fresh(&self, key: &str) -> Result<Option<String>, ApiError> {
-        if let Some(v) = self.setting(key)? {
-            return Ok(Some(v));
+        match self.setting(key)? {
+            Some(v) => Ok(Some(v)),
+            None => self.setting_from_leader(key).await,
         }
+    }
+
+    /// A setting as the leader has it (a linearizable read).
+    async fn setting_from_leader(&self, key: &str) -> Result<Option<String>, ApiError> {
         match self
             .cluster
             .read(hato_cluster::ReadRequest::Setting { key: key.into() })

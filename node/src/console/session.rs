@@ -217,17 +217,7 @@ pub async fn login(c: &Console, req: &Req) -> Result<Answer, ApiError> {
     }
     // Right password: check the lock again as the leader sees it (guesses running in parallel
     // may have locked the account meanwhile).
-    let current = match c
-        .cluster
-        .read(hato_cluster::ReadRequest::Setting {
-            key: lock_key.clone(),
-        })
-        .await
-    {
-        Ok(hato_cluster::ReadResponse::Setting(v)) => lock(v),
-        Ok(_) => Lockout::default(),
-        Err(e) => return Err(ApiError::cluster(e)),
-    };
+    let current = lock(c.setting_from_leader(&lock_key).await?);
     let now = now_ms();
     if current.locked_at(now) {
         audit(c, &who, req, "login", "refused: account locked", false).await;

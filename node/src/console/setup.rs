@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use hato_storage::command::{
-    AutoBlockRules, InboundRule, WebhookAuth, WebhookEndpoint, EVENT_KINDS, WEBHOOK_ENDPOINTS,
+    AutoBlockRules, InboundRule, WebhookAuth, WebhookEndpoint, WebhookFailure, EVENT_KINDS,
+    WEBHOOK_ENDPOINTS,
 };
 use hato_storage::keys::AUTOBLOCK_RULES;
 use hato_storage::{Command, CommandResult};
@@ -387,19 +388,10 @@ fn load_webhooks(c: &Console) -> Result<Vec<WebhookEndpoint>, ApiError> {
 /// The endpoint list as the leader has it, for read-modify-write edits (this replica may not
 /// have applied a change made a moment ago through another node).
 async fn load_webhooks_fresh(c: &Console) -> Result<Vec<WebhookEndpoint>, ApiError> {
-    match c
-        .cluster
-        .read(hato_cluster::ReadRequest::Setting {
-            key: WEBHOOK_ENDPOINTS.into(),
-        })
-        .await
-    {
-        Ok(hato_cluster::ReadResponse::Setting(v)) => Ok(v
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .unwrap_or_default()),
-        Ok(_) => Ok(Vec::new()),
-        Err(e) => Err(ApiError::cluster(e)),
-    }
+    Ok(c.setting_from_leader(WEBHOOK_ENDPOINTS)
+        .await?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
 }
 
 async fn save_webhooks(c: &Console, list: &[WebhookEndpoint]) -> Result<(), ApiError> {
@@ -410,7 +402,12 @@ async fn save_webhooks(c: &Console, list: &[WebhookEndpoint]) -> Result<(), ApiE
     .await
 }
 
-fn webhook_json(c: &Console, ep: &WebhookEndpoint) -> Result<Value, ApiError> {
+/// An endpoint as the page shows it; `failures`: every recorded failure (all endpoints).
+fn webhook_json(
+    c: &Console,
+    ep: &WebhookEndpoint,
+    failures: &[WebhookFailure],
+) -> Result<Value, ApiError> {
     let r = c.cluster.reader();
     let cursor = r.webhook_cursor(&ep.name).map_err(ApiError::store)?;
     let pending = r
@@ -419,8 +416,8 @@ fn webhook_json(c: &Console, ep: &WebhookEndpoint) -> Result<Value, ApiError> {
         .iter()
         .filter(|e| crate::webhook::payload::wanted(ep, &e.event))
         .count();
-    let mut failures = r.webhook_failures(10_000).map_err(ApiError::store)?;
-    failures.retain(|f| f.endpoint == ep.name);
+    let mut failures: Vec<&WebhookFailure> =
+        failures.iter().filter(|f| f.endpoint == ep.name).collect();
     failures.sort_by_key(|f| std::cmp::Reverse(f.at_ms));
     failures.truncate(10);
     let auth_kind = match &ep.auth {
@@ -436,10 +433,18 @@ fn webhook_json(c: &Console, ep: &WebhookEndpoint) -> Result<Value, ApiError> {
     }))
 }
 
+fn all_failures(c: &Console) -> Result<Vec<WebhookFailure>, ApiError> {
+    c.cluster
+        .reader()
+        .webhook_failures(10_000)
+        .map_err(ApiError::store)
+}
+
 pub fn webhooks(c: &Console) -> Result<Answer, ApiError> {
+    let failures = all_failures(c)?;
     let items = load_webhooks(c)?
         .iter()
-        .map(|e| webhook_json(c, e))
+        .map(|e| webhook_json(c, e, &failures))
         .collect::<Result<Vec<_>, _>>()?;
     Answer::json(json!({ "items": items, "event_kinds": EVENT_KINDS }))
 }
@@ -536,7 +541,7 @@ pub async fn add_webhook(c: &Console, req: &Req, s: &Session) -> Result<Answer, 
         true,
     )
     .await;
-    Answer::json(webhook_json(c, &ep)?)
+    Answer::json(webhook_json(c, &ep, &all_failures(c)?)?)
 }
 
 pub async fn remove_webhook(
@@ -611,7 +616,7 @@ pub async fn add_inbound_rule(
         true,
     )
     .await;
-    Answer::json(webhook_json(c, &ep)?)
+    Answer::json(webhook_json(c, &ep, &all_failures(c)?)?)
 }
 
 pub async fn remove_inbound_rule(
@@ -645,7 +650,7 @@ pub async fn remove_inbound_rule(
         true,
     )
     .await;
-    Answer::json(webhook_json(c, &ep)?)
+    Answer::json(webhook_json(c, &ep, &all_failures(c)?)?)
 }
 
 pub fn autoblock(c: &Console) -> Result<Answer, ApiError> {
