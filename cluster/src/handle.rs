@@ -12,7 +12,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hato_storage::{Command, CommandResult, NodeId, NodeInfo, ReadView};
+use hato_storage::types::SnapshotMeta;
+use hato_storage::{Command, CommandResult, NodeId, NodeInfo, ReadView, StateMachineStore};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 
@@ -57,6 +58,8 @@ struct Inner {
     info: NodeInfo,
     raft: Raft,
     reader: ReadView,
+    /// The state machine, for the snapshot file a backup streams.
+    sm: StateMachineStore,
     opts: ClusterOptions,
     peers: Mutex<HashMap<String, ClusterClient<crate::auth::Conn>>>,
     batcher: group_commit::Batcher,
@@ -184,6 +187,40 @@ pub mod remote {
         .await
     }
 
+    /// Stream a fresh snapshot of the node at `addr` into `out` (created; must not exist).
+    /// Returns the bytes written. The caller checks the file (`snapshot::verify_file`).
+    pub async fn backup(
+        addr: &str,
+        out: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<u64, ClusterError> {
+        use tokio::io::AsyncWriteExt;
+        let io = |e: std::io::Error| ClusterError::Invalid(format!("{}: {e}", out.display()));
+        let mut c = cluster_client(addr)?;
+        let req = crate::messages::BackupRequest {
+            timeout_ms: ms(timeout),
+        };
+        let blob = pb::blob(&req).map_err(|s| status_err(addr, s))?;
+        let mut stream = c
+            .backup(blob)
+            .await
+            .map_err(|s| status_err(addr, s))?
+            .into_inner();
+        let mut f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(out)
+            .await
+            .map_err(io)?;
+        let mut n = 0u64;
+        while let Some(chunk) = stream.message().await.map_err(|s| status_err(addr, s))? {
+            f.write_all(&chunk.data).await.map_err(io)?;
+            n += chunk.data.len() as u64;
+        }
+        f.sync_all().await.map_err(io)?;
+        Ok(n)
+    }
+
     /// The status of the node at `addr`.
     pub async fn status(addr: &str, timeout: Duration) -> Result<NodeStatus, ClusterError> {
         let mut c = cluster_client(addr)?;
@@ -209,7 +246,7 @@ impl ClusterHandle {
         id: NodeId,
         info: NodeInfo,
         raft: Raft,
-        reader: ReadView,
+        sm: StateMachineStore,
         opts: ClusterOptions,
     ) -> Self {
         let raft_for_batches = raft.clone();
@@ -218,7 +255,8 @@ impl ClusterHandle {
                 id,
                 info,
                 raft,
-                reader,
+                reader: sm.reader(),
+                sm,
                 opts,
                 peers: Mutex::new(HashMap::new()),
                 batcher: group_commit::start(raft_for_batches),
@@ -245,6 +283,33 @@ impl ClusterHandle {
 
     pub fn options(&self) -> &ClusterOptions {
         &self.inner.opts
+    }
+
+    /// Build a snapshot of everything this node has applied and return its file (`hato
+    /// backup` streams it). Waits at most `timeout` for the build.
+    pub async fn backup_snapshot(
+        &self,
+        timeout: Duration,
+    ) -> Result<(SnapshotMeta, std::path::PathBuf), ClusterError> {
+        let raft = &self.inner.raft;
+        let applied = raft.metrics().borrow().last_applied;
+        let Some(applied) = applied else {
+            return Err(ClusterError::Invalid("this node has no state yet".into()));
+        };
+        raft.trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        raft.wait(Some(timeout))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= applied.index),
+                "a snapshot of the applied state",
+            )
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("snapshot: {e}")))?;
+        hato_storage::snapshot::current_file(&self.inner.sm)
+            .map_err(|e| ClusterError::Raft(e.to_string()))?
+            .ok_or_else(|| ClusterError::Raft("no snapshot after building one".into()))
     }
 
     fn peer(&self, addr: &str) -> Result<ClusterClient<crate::auth::Conn>, ClusterError> {

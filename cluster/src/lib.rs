@@ -88,12 +88,11 @@ pub async fn start(
             .validate()
             .map_err(|e| ClusterError::Invalid(format!("raft config: {e}")))?,
     );
-    let reader = sm.reader();
     let network = network::NetworkFactory;
-    let raft = openraft::Raft::new(id, config, network, log, sm)
+    let raft = openraft::Raft::new(id, config, network, log, sm.clone())
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
-    Ok(ClusterHandle::new(id, info, raft, reader, opts))
+    Ok(ClusterHandle::new(id, info, raft, sm, opts))
 }
 
 /// The proposer's wall clock in milliseconds since the Unix epoch: the time commands carry

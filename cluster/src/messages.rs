@@ -125,6 +125,13 @@ pub struct AdminEnvelope {
     pub forwarded: bool,
 }
 
+/// Ask a node for a backup (a snapshot file of its applied state).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupRequest {
+    /// How long the node may take to build the snapshot.
+    pub timeout_ms: u64,
+}
+
 /// The membership after an admin request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminResponse {

@@ -1,10 +1,16 @@
 //! The tonic services: Raft RPCs into openraft, and the Cluster service (writes, reads,
 //! membership, status) that other nodes and the `hato` CLI call.
 
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::handle::ClusterHandle;
-use crate::messages::{AdminEnvelope, ReadEnvelope, WriteRequest};
+use crate::messages::{AdminEnvelope, BackupRequest, ReadEnvelope, WriteRequest};
 use crate::pb::{self, Blob};
 
 /// Serves openraft's RPCs.
@@ -73,4 +79,52 @@ impl pb::cluster_server::Cluster for ClusterService {
     async fn status(&self, _req: Request<Blob>) -> Result<Response<Blob>, Status> {
         Ok(Response::new(pb::blob(&self.handle.status())?))
     }
+
+    type BackupStream = Pin<Box<dyn Stream<Item = Result<Blob, Status>> + Send>>;
+
+    async fn backup(&self, req: Request<Blob>) -> Result<Response<Self::BackupStream>, Status> {
+        let r: BackupRequest = pb::unblob(req.get_ref())?;
+        let timeout = Duration::from_millis(r.timeout_ms);
+        let (_, path) = self
+            .handle
+            .backup_snapshot(timeout)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        // A newer snapshot may have replaced the file in between: it is as good.
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(_) => {
+                let (_, path) = self
+                    .handle
+                    .backup_snapshot(timeout)
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| Status::internal(format!("open snapshot: {e}")))?
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut file = file;
+            let mut buf = vec![0u8; BACKUP_CHUNK];
+            loop {
+                let item = match file.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => Ok(Blob {
+                        data: buf[..n].to_vec(),
+                    }),
+                    Err(e) => Err(Status::internal(format!("read snapshot: {e}"))),
+                };
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
 }
+
+/// Bytes per message of a backup stream.
+const BACKUP_CHUNK: usize = 1 << 20;

@@ -74,6 +74,11 @@ enum Command {
     /// Bounce analysis.
     #[command(subcommand)]
     Bounce(BounceCmd),
+    /// Copy the replicated state from a running node into a file (a checked snapshot).
+    Backup(cli::BackupArgs),
+    /// Seed a stopped node with an empty data_dir from a backup: it starts as a one-node
+    /// cluster holding the backup's state (disaster recovery).
+    Restore(cli::RestoreArgs),
     /// Check configuration files.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -128,6 +133,8 @@ fn main() -> ExitCode {
             Command::Message(a) => cli::message(a).await,
             Command::Bounce(BounceCmd::Classify { file }) => cli::bounce_classify(&file),
             Command::Bounce(BounceCmd::List(a)) => cli::bounce_list(a).await,
+            Command::Backup(a) => cli::backup(a).await,
+            Command::Restore(a) => cli::restore(a),
             Command::Config(ConfigCmd::Check { file }) => {
                 let cfg = config::Config::load(&file)?;
                 println!("{file:?}: ok\n{cfg:#?}", file = file.display());

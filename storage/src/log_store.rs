@@ -14,6 +14,7 @@ use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, WriteOptions, D
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::StoreError;
 use crate::keys::{self, CF_RAFT_LOG, CF_RAFT_META};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -66,6 +67,42 @@ impl LogStore {
         self.db
             .put_cf_opt(self.cf_meta(), key, v, &sync_opts())
             .map_err(write_err)
+    }
+
+    /// No vote, no log entry and nothing purged: a node that never took part in a cluster.
+    pub fn is_pristine(&self) -> Result<bool, StoreError> {
+        let meta = self.cf_meta();
+        Ok(self.db.get_cf(meta, keys::META_VOTE)?.is_none()
+            && self.db.get_cf(meta, keys::META_LAST_PURGED)?.is_none()
+            && self
+                .db
+                .iterator_cf(self.cf_log(), IteratorMode::Start)
+                .next()
+                .transpose()?
+                .is_none())
+    }
+
+    /// After a restore: the log starts after `purged` (the backup's last entry), and this node
+    /// has voted in that entry's term. One synced write.
+    pub fn seed_restored(&self, vote: &Vote, purged: &LogId) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf_meta(),
+            keys::META_VOTE,
+            bincode::serialize(vote).map_err(|source| StoreError::Decode {
+                what: "vote",
+                source,
+            })?,
+        );
+        batch.put_cf(
+            self.cf_meta(),
+            keys::META_LAST_PURGED,
+            bincode::serialize(purged).map_err(|source| StoreError::Decode {
+                what: "log id",
+                source,
+            })?,
+        );
+        Ok(self.db.write_opt(batch, &sync_opts())?)
     }
 
     fn last_log_id(&self) -> Result<Option<LogId>, StorageError> {

@@ -183,6 +183,18 @@ pub(crate) async fn current(
     }))
 }
 
+/// The current snapshot's header and file path, if there is one (what `hato backup` streams).
+/// The file may be replaced by a newer snapshot at any time; an open handle stays readable.
+pub fn current_file(sm: &StateMachineStore) -> Result<Option<(SnapshotMeta, PathBuf)>, StoreError> {
+    let cf = sm.db.cf_handle(CF_SM_META).expect("sm_meta");
+    let Some(v) = sm.db.get_cf(cf, keys::SM_SNAPSHOT_META)? else {
+        return Ok(None);
+    };
+    let meta: SnapshotMeta = decode("snapshot_meta", &v)?;
+    let path = snap_path(&sm.snap_dir, &meta.snapshot_id);
+    Ok(Some((meta, path)))
+}
+
 /// A fresh file to receive a snapshot stream into.
 pub(crate) async fn begin_receiving(
     sm: &StateMachineStore,
@@ -250,6 +262,113 @@ fn read_header(r: &mut impl Read) -> Result<SnapshotMeta, StoreError> {
     decode("snapshot meta", &m)
 }
 
+/// Read the records after a snapshot header up to the trailer, handing each to `f` as
+/// (column family tag, key, value); checks the trailer's count. Returns the record count.
+fn read_records(
+    r: &mut impl Read,
+    mut f: impl FnMut(u8, Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut count: u64 = 0;
+    loop {
+        let mut tag = [0u8; 1];
+        r.read_exact(&mut tag)?;
+        if tag[0] == TAG_END {
+            let mut c = [0u8; 8];
+            r.read_exact(&mut c)?;
+            let trailer = u64::from_be_bytes(c);
+            if trailer != count {
+                return Err(StoreError::Snapshot(format!(
+                    "record count {count} does not match trailer {trailer}"
+                )));
+            }
+            return Ok(count);
+        }
+        let kl = read_u32(r)? as usize;
+        let mut k = vec![0u8; kl];
+        r.read_exact(&mut k)?;
+        let vl = read_u32(r)? as usize;
+        let mut v = vec![0u8; vl];
+        r.read_exact(&mut v)?;
+        f(tag[0], k, v)?;
+        count += 1;
+    }
+}
+
+/// Check a snapshot or backup file end to end: magic, header, every record and the trailer's
+/// count. Returns the header and the number of records.
+pub fn verify_file(path: &Path) -> Result<(SnapshotMeta, u64), StoreError> {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let meta = read_header(&mut r)?;
+    let count = read_records(&mut r, |tag, _, _| {
+        if (tag as usize) < STATE_CFS.len() {
+            Ok(())
+        } else {
+            Err(StoreError::Snapshot(format!(
+                "unknown column family tag {tag}"
+            )))
+        }
+    })?;
+    Ok((meta, count))
+}
+
+/// Seed a node that has no state from a backup file (`hato restore`). The state machine gets
+/// the backup's state under a membership of this node alone (`node_id` at `info`), and the Raft log starts
+/// right after the backup's last entry with a vote for this node in that entry's term. The node
+/// then elects itself and serves the restored state; nodes that join later receive it as a
+/// snapshot, since no log entry before it exists. Refuses a node that already has state.
+pub fn restore(
+    log: &crate::LogStore,
+    sm: &StateMachineStore,
+    backup: &Path,
+    node_id: crate::NodeId,
+    info: crate::NodeInfo,
+) -> Result<SnapshotMeta, StoreError> {
+    let meta_cf = sm.db.cf_handle(CF_SM_META).expect("sm_meta");
+    if sm.db.get_cf(meta_cf, keys::SM_LAST_APPLIED)?.is_some() || !log.is_pristine()? {
+        return Err(StoreError::Snapshot(
+            "this data directory already holds a node's state; restore into an empty one".into(),
+        ));
+    }
+    let (old, _) = verify_file(backup)?;
+    let last = old
+        .last_log_id
+        .ok_or_else(|| StoreError::Snapshot("the backup holds no applied entry".into()))?;
+    let meta = SnapshotMeta {
+        last_log_id: Some(last),
+        last_membership: StoredMembership::new(
+            Some(last),
+            openraft::Membership::new(
+                vec![std::collections::BTreeSet::from([node_id])],
+                std::collections::BTreeMap::from([(node_id, info)]),
+            ),
+        ),
+        snapshot_id: format!("restored-{}-{}", last.index, nanos()),
+    };
+    // The backup's records under a header carrying the new membership.
+    let path = snap_path(&sm.snap_dir, &meta.snapshot_id);
+    {
+        let mut r = BufReader::with_capacity(1 << 20, File::open(backup)?);
+        read_header(&mut r)?;
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+        w.write_all(MAGIC)?;
+        let m = bincode::serialize(&meta).map_err(|source| StoreError::Decode {
+            what: "meta",
+            source,
+        })?;
+        w.write_all(&(m.len() as u32).to_be_bytes())?;
+        w.write_all(&m)?;
+        std::io::copy(&mut r, &mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    fsync_dir(&sm.snap_dir)?;
+    install_from_file(sm, &path, None)?;
+    log.seed_restored(
+        &crate::types::Vote::new(last.leader_id.term, node_id),
+        &last,
+    )?;
+    Ok(meta)
+}
+
 /// Rewrite the state column families from the snapshot file at `path`.
 fn install_from_file(
     sm: &StateMachineStore,
@@ -288,37 +407,16 @@ fn install_from_file(
         .map(|n| db.cf_handle(n).expect("state column family"))
         .collect();
     let mut batch = WriteBatch::default();
-    let mut count: u64 = 0;
-    loop {
-        let mut tag = [0u8; 1];
-        r.read_exact(&mut tag)?;
-        if tag[0] == TAG_END {
-            let mut c = [0u8; 8];
-            r.read_exact(&mut c)?;
-            if u64::from_be_bytes(c) != count {
-                return Err(StoreError::Snapshot(format!(
-                    "record count {} does not match trailer {}",
-                    count,
-                    u64::from_be_bytes(c)
-                )));
-            }
-            break;
-        }
+    read_records(&mut r, |tag, k, v| {
         let cf = cfs
-            .get(tag[0] as usize)
-            .ok_or_else(|| StoreError::Snapshot(format!("unknown column family tag {}", tag[0])))?;
-        let kl = read_u32(&mut r)? as usize;
-        let mut k = vec![0u8; kl];
-        r.read_exact(&mut k)?;
-        let vl = read_u32(&mut r)? as usize;
-        let mut v = vec![0u8; vl];
-        r.read_exact(&mut v)?;
+            .get(tag as usize)
+            .ok_or_else(|| StoreError::Snapshot(format!("unknown column family tag {tag}")))?;
         batch.put_cf(*cf, &k, &v);
-        count += 1;
         if batch.size_in_bytes() > BATCH_BYTES {
             db.write(std::mem::take(&mut batch))?;
         }
-    }
+        Ok(())
+    })?;
 
     // 3. Record what the state now reflects and clear the marker, in one synced batch.
     batch.put_cf(

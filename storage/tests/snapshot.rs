@@ -133,3 +133,71 @@ async fn corrupt_snapshot_is_rejected() {
     incoming.write_all(b"not a snapshot at all").await.unwrap();
     assert!(sm.install_snapshot(&snap.meta, incoming).await.is_err());
 }
+
+#[tokio::test]
+async fn a_backup_seeds_an_empty_node_as_a_cluster_of_its_own() {
+    use openraft::storage::RaftLogStorage;
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let (_la, mut a) = open(a_dir.path());
+    fill(&mut a, 50).await;
+    a.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let (_, file) = hato_storage::snapshot::current_file(&a).unwrap().unwrap();
+    let (meta, records) = hato_storage::snapshot::verify_file(&file).unwrap();
+    assert_eq!(meta.last_log_id.unwrap().index, 51);
+    assert!(records >= 51, "{records}");
+
+    // A truncated copy fails the check.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = b_dir.path().join("cut.snap");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(hato_storage::snapshot::verify_file(&cut).is_err());
+
+    let (mut lb, mut b) = open(&b_dir.path().join("node"));
+    let info = hato_storage::NodeInfo {
+        raft_addr: "10.0.0.9:9400".into(),
+        http_addr: "10.0.0.9:8400".into(),
+    };
+    let restored = hato_storage::snapshot::restore(&lb, &b, &file, 9, info.clone()).unwrap();
+    assert_eq!(restored.last_log_id, meta.last_log_id);
+
+    // The state is there, the node alone is the membership, the log starts after the backup.
+    assert_eq!(
+        b.reader().setting("k00050").unwrap().as_deref(),
+        Some("\"v50\"")
+    );
+    let (applied, membership) = b.applied_state().await.unwrap();
+    assert_eq!(applied, meta.last_log_id);
+    assert_eq!(
+        membership.membership().voter_ids().collect::<Vec<_>>(),
+        vec![9]
+    );
+    assert_eq!(membership.membership().get_node(&9), Some(&info));
+    let st = lb.get_log_state().await.unwrap();
+    assert_eq!(st.last_purged_log_id, meta.last_log_id);
+    assert_eq!(st.last_log_id, meta.last_log_id);
+    let vote = lb.read_vote().await.unwrap().unwrap();
+    assert_eq!(vote.leader_id().voted_for(), Some(9));
+    // Joining nodes are sent this snapshot, carrying the new membership.
+    let cur = b.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(
+        cur.meta
+            .last_membership
+            .membership()
+            .voter_ids()
+            .collect::<Vec<_>>(),
+        vec![9]
+    );
+
+    // A second restore into a node with state is refused and changes nothing.
+    assert!(hato_storage::snapshot::restore(&lb, &b, &file, 10, Default::default()).is_err());
+    let (_, membership) = b.applied_state().await.unwrap();
+    assert_eq!(
+        membership.membership().voter_ids().collect::<Vec<_>>(),
+        vec![9]
+    );
+}

@@ -10,9 +10,11 @@ pub(crate) use hato_cluster::now_ms;
 use hato_cluster::{AdminRequest, ReadRequest, ReadResponse};
 use hato_storage::{Command, NodeInfo};
 
+mod backup;
 mod console;
 mod delivery;
 mod webhook;
+pub use backup::{backup, restore, BackupArgs, RestoreArgs};
 pub use console::{console, ConsoleCmd};
 pub use delivery::{
     bounce_list, domain, events, queue, route, BounceListArgs, DomainCmd, EventsArgs, QueueCmd,
