@@ -784,3 +784,44 @@ fn a_backlog_drains_into_smtp_sink() {
     let _ = sink.kill();
     let _ = sink.wait();
 }
+
+/// Without any fault, no recipient is delivered twice, also by followers, whose local copy of
+/// the due queue lags the leader: a recipient stays in the node's in-flight set until its
+/// outcome is committed (the Jepsen campaign found a follower re-claiming and re-delivering
+/// recipients whose outcome was still on its way).
+#[test]
+fn followers_deliver_each_recipient_exactly_once() {
+    let mx = Mx::start_fast();
+    let opts = NodeOpts {
+        delivery: fast_delivery(""),
+        ..Default::default()
+    };
+    let c = Cluster::start(3, opts);
+    let n1 = c.nodes[0].raft.clone();
+    hato_ok(&["smtp", "allow", "add", "--node", &n1, "127.0.0.0/8"]);
+    route_all_to(&n1, &mx);
+    let total = 450;
+    for i in 0..total {
+        let via = &c.nodes[i % 3].smtp;
+        send(
+            via,
+            "app@shop.example",
+            &[&format!("r{i}@dest.example")],
+            "Subject: once",
+            "x",
+        );
+    }
+    wait_for("every message at the MX", Duration::from_secs(90), || {
+        (mx.records().len() >= total).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let mut seen = HashMap::<String, usize>::new();
+    for r in mx.records() {
+        *seen
+            .entry(r["rcpt_tos"][0].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert_eq!(seen.len(), total);
+    assert!(dups.is_empty(), "delivered more than once: {dups:?}");
+}

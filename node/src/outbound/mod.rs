@@ -7,7 +7,11 @@
 //! - A lease lasts `lease_secs`, longer than any attempt can take. A worker never starts an
 //!   attempt it could not finish inside its lease, so two nodes attempt the same recipient only
 //!   if one of them died (or was cut off) after the remote server's `250` and before the
-//!   result was committed: that is the duplicate window.
+//!   result was committed: that is the duplicate window. A recipient stays in this node's
+//!   in-flight set until its outcome is committed, not merely attempted: the due index is
+//!   read from the local copy of the state, which may not have applied the claim yet, and a
+//!   recipient dropped from the set too early would be claimed and delivered again by the
+//!   same node (found by the Jepsen campaign).
 //! - Each recipient is its own SMTP transaction with a VERP return path
 //!   (`bounce-<id>-<rcpt>@<bounce domain>`) when a bounce domain is configured. Connections
 //!   are reused for later transactions to the same host.
@@ -71,12 +75,13 @@ pub fn start(
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let inflight: Inflight = Arc::default();
     let worker = Arc::new(Worker {
         node: cluster.id(),
         slots: Arc::new(Semaphore::new(opts.max_connections)),
         pool: Pool::new(),
         domains: Mutex::new(HashMap::new()),
-        inflight: Mutex::new(HashSet::new()),
+        inflight: inflight.clone(),
         next_source: AtomicUsize::new(0),
         router,
         outcomes: tx,
@@ -84,7 +89,7 @@ pub fn start(
         opts,
         cluster: cluster.clone(),
     });
-    let committer = tokio::spawn(committer(cluster, rx, stop.clone()));
+    let committer = tokio::spawn(committer(cluster, rx, inflight, stop.clone()));
     tokio::spawn(async move {
         worker.clone().claim_loop().await;
         // Let attempts in progress finish (bounded), then flush their outcomes.
@@ -99,6 +104,10 @@ pub fn start(
     })
 }
 
+/// Recipients (message id, recipient index) a node holds a lease for and has not recorded
+/// an outcome for: added when the claim is granted, removed by the committer.
+type Inflight = Arc<Mutex<HashSet<(String, u32)>>>;
+
 struct Worker {
     cluster: ClusterHandle,
     node: u64,
@@ -108,8 +117,8 @@ struct Worker {
     /// One permit per outbound transaction in progress on this node.
     slots: Arc<Semaphore>,
     domains: Mutex<HashMap<String, Arc<DomainLimit>>>,
-    /// Recipients this node holds a lease for and has not reported yet.
-    inflight: Mutex<HashSet<(String, u32)>>,
+    /// Recipients this node holds a lease for and whose outcome is not committed yet.
+    inflight: Inflight,
     next_source: AtomicUsize,
     outcomes: mpsc::UnboundedSender<Outcome>,
     stop: watch::Receiver<bool>,
@@ -182,8 +191,9 @@ impl Worker {
                         let w = self.clone();
                         tokio::spawn(async move {
                             let o = w.attempt(&id, rcpt, item.attempts, lease_until).await;
-                            w.inflight.lock().expect("inflight").remove(&(id, rcpt));
-                            let _ = w.outcomes.send(o);
+                            if w.outcomes.send(o).is_err() {
+                                w.inflight.lock().expect("inflight").remove(&(id, rcpt));
+                            }
                         });
                     }
                     if n == 0 {
@@ -548,10 +558,12 @@ pub fn next_step(
 }
 
 /// Record outcomes through Raft in batches: whatever arrived while the previous write was in
-/// flight goes into the next one (group commit). Retries until committed.
+/// flight goes into the next one (group commit). Retries until committed, then releases the
+/// recipients from `inflight`.
 async fn committer(
     cluster: ClusterHandle,
     mut rx: mpsc::UnboundedReceiver<Outcome>,
+    inflight: Inflight,
     stop: watch::Receiver<bool>,
 ) {
     const MAX_BATCH: usize = 2000;
@@ -565,6 +577,7 @@ async fn committer(
             }
         }
         let n = batch.len();
+        let keys: Vec<(String, u32)> = batch.iter().map(|o| (o.id.clone(), o.rcpt)).collect();
         let cmd = Command::Complete(Box::new(Complete {
             node,
             outcomes: batch,
@@ -586,6 +599,10 @@ async fn committer(
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
+        }
+        let mut set = inflight.lock().expect("inflight");
+        for k in &keys {
+            set.remove(k);
         }
     }
 }
