@@ -80,7 +80,13 @@ pub async fn start(
         // log; longer outages catch up by snapshot.
         max_in_snapshot_log_to_keep: timing.keep_logs_after_snapshot,
         purge_batch_size: timing.snapshot_every.clamp(1, 256),
-        snapshot_max_chunk_size: 4 << 20,
+        snapshot_max_chunk_size: 1 << 20,
+        // Each snapshot chunk is one RPC bounded by this (openraft's default, 200 ms, is too
+        // short for a megabyte on a busy node: a joining node then never caught up).
+        install_snapshot_timeout: 20_000,
+        // A joining node is promoted to voter only once it is this close to the leader's log
+        // (default 5000 entries: a young cluster promoted nodes that had nothing yet).
+        replication_lag_threshold: 100,
         ..Default::default()
     };
     let config = Arc::new(
