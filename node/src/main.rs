@@ -136,7 +136,12 @@ fn main() -> ExitCode {
             Command::Backup(a) => cli::backup(a).await,
             Command::Restore(a) => cli::restore(a),
             Command::Config(ConfigCmd::Check { file }) => {
-                let cfg = config::Config::load(&file)?;
+                let mut cfg = config::Config::load(&file)?;
+                // The effective settings, without the secret (this runs from units and scripts
+                // whose output ends up in logs).
+                if !cfg.cluster.secret.is_empty() {
+                    cfg.cluster.secret = "(set, not shown)".into();
+                }
                 println!("{file:?}: ok\n{cfg:#?}", file = file.display());
                 Ok(())
             }

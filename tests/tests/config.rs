@@ -52,3 +52,20 @@ fn the_shipped_template_passes_config_check() {
     let out = hato_ok(&["config", "check", template]);
     assert!(out.contains("ok"));
 }
+
+#[test]
+fn the_production_template_passes_config_check() {
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/hato.toml");
+    let out = hato_ok(&["config", "check", template]);
+    assert!(out.contains("ok"));
+}
+
+#[test]
+fn config_check_does_not_print_the_cluster_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hato.toml");
+    std::fs::write(&path, "[cluster]\nsecret = \"s3cret-s3cret-s3cret\"\n").unwrap();
+    let out = hato_ok(&["config", "check", path.to_str().unwrap()]);
+    assert!(out.contains("ok"));
+    assert!(!out.contains("s3cret-s3cret-s3cret"), "{out}");
+}
