@@ -31,4 +31,21 @@ step "cargo test"
 # Two test threads: each end-to-end test runs a cluster of real processes, and the machine
 # has two cores.
 cargo test --workspace --locked -- --test-threads=2
+step "jepsen checker unit tests"
+/usr/bin/python3 -m unittest jepsen/test_checker.py
+step "jepsen: a short fault-injection campaign (3 nodes in network namespaces, every nemesis)"
+if [ "$(id -u)" -eq 0 ]; then
+    HATO_BIN="$CARGO_TARGET_DIR/debug/hato" jepsen/run.sh --duration 60 --seed 20261127 \
+        --out "$CARGO_TARGET_DIR/tmp/jepsen-ci"
+else
+    echo "not root: the campaign needs network namespaces; run jepsen/run.sh as root"
+fi
+step "deployment kit: .deb and tarball under systemd, the compose cluster behind HAProxy"
+if docker info >/dev/null 2>&1; then
+    HATO_BIN="$CARGO_TARGET_DIR/debug/hato" deploy/package.sh
+    deploy/packaging/test-packages.sh
+    HATO_BIN="$CARGO_TARGET_DIR/debug/hato" deploy/container/test.sh
+else
+    echo "no Docker engine: the deployment kit tests need one (see deploy/README.md)"
+fi
 step "done"
