@@ -107,13 +107,7 @@ fn build_blocking(sm: &StateMachineStore) -> Result<(SnapshotMeta, PathBuf), Sto
     };
     let tmp = sm.snap_dir.join(format!("build-{snapshot_id}.tmp"));
     let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-    w.write_all(MAGIC)?;
-    let m = bincode::serialize(&meta).map_err(|source| StoreError::Decode {
-        what: "meta",
-        source,
-    })?;
-    w.write_all(&(m.len() as u32).to_be_bytes())?;
-    w.write_all(&m)?;
+    write_header(&mut w, &meta)?;
     let mut count: u64 = 0;
     for (tag, name) in STATE_CFS.iter().enumerate() {
         let cf = db.cf_handle(name).expect("state column family");
@@ -250,6 +244,17 @@ fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
     Ok(u32::from_be_bytes(b))
 }
 
+fn write_header(w: &mut impl Write, meta: &SnapshotMeta) -> Result<(), StoreError> {
+    let m = bincode::serialize(meta).map_err(|source| StoreError::Decode {
+        what: "meta",
+        source,
+    })?;
+    w.write_all(MAGIC)?;
+    w.write_all(&(m.len() as u32).to_be_bytes())?;
+    w.write_all(&m)?;
+    Ok(())
+}
+
 fn read_header(r: &mut impl Read) -> Result<SnapshotMeta, StoreError> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
@@ -350,13 +355,7 @@ pub fn restore(
         let mut r = BufReader::with_capacity(1 << 20, File::open(backup)?);
         read_header(&mut r)?;
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-        w.write_all(MAGIC)?;
-        let m = bincode::serialize(&meta).map_err(|source| StoreError::Decode {
-            what: "meta",
-            source,
-        })?;
-        w.write_all(&(m.len() as u32).to_be_bytes())?;
-        w.write_all(&m)?;
+        write_header(&mut w, &meta)?;
         std::io::copy(&mut r, &mut w)?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }

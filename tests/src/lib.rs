@@ -554,6 +554,36 @@ pub fn fast_delivery(extra: &str) -> String {
     out.join("\n")
 }
 
+/// Route every domain to a local MX on `port` (`hato route set '*'`) through `node`.
+pub fn route_all_to(node: &str, port: u16) {
+    hato_ok(&[
+        "route",
+        "set",
+        "--node",
+        node,
+        "*",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+    ]);
+}
+
+/// `hato settings set` through `node`, retried by nobody: true once acknowledged.
+pub fn set_setting(node: &str, k: &str, v: &str) -> bool {
+    hato(&["settings", "set", "--node", node, "--timeout", "8", k, v])
+        .status
+        .success()
+}
+
+/// A setting from `node`'s own copy (`--local`), if it has one.
+pub fn get_local_setting(node: &str, k: &str) -> Option<String> {
+    let out = hato(&["settings", "get", "--local", "--node", node, k]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Debian's python3, which sees the apt-installed modules (aiosmtpd, dkim) even when a pyenv
 /// python3 comes first on PATH.
 pub fn debian_python() -> &'static str {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use hato_tests::{
-    debian_python, fast_delivery, hato_ok, http_post, wait_for, Cluster, Mx, Node, NodeOpts,
+    debian_python, fast_delivery, hato_ok, http_post, route_all_to, wait_for, Cluster, Mx, Node,
+    NodeOpts,
 };
 use serde_json::{json, Value};
 
@@ -20,17 +21,7 @@ fn setup() -> Api {
     let mx = Mx::start();
     let (root, node) = hato_tests::single_node("");
     let n = node.raft.clone();
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        &n,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &mx.port.to_string(),
-    ]);
+    route_all_to(&n, mx.port);
     hato_ok(&["domain", "add", "--node", &n, "shop.example"]);
     let u: Value =
         serde_json::from_str(&hato_ok(&["api", "user", "add", "--node", &n, "app"])).unwrap();
@@ -392,17 +383,7 @@ fn a_follower_accepts_and_a_lone_node_refuses() {
     };
     let mut c = Cluster::start(3, opts);
     let n1 = c.node(1).raft.clone();
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        &n1,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &mx.port.to_string(),
-    ]);
+    route_all_to(&n1, mx.port);
     hato_ok(&["domain", "add", "--node", &n1, "shop.example"]);
     let u: Value =
         serde_json::from_str(&hato_ok(&["api", "user", "add", "--node", &n1, "app"])).unwrap();

@@ -5,23 +5,13 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use hato_tests::{hato_ok, http_get, http_post, venv_python, wait_for, Mx, Node};
+use hato_tests::{hato_ok, http_get, http_post, route_all_to, venv_python, wait_for, Mx, Node};
 use serde_json::Value;
 
 fn node_with_mx() -> (tempfile::TempDir, Node, Mx, String, String) {
     let mx = Mx::start();
     let (root, n) = hato_tests::single_node("");
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        &n.raft,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &mx.port.to_string(),
-    ]);
+    route_all_to(&n.raft, mx.port);
     hato_ok(&["domain", "add", "--node", &n.raft, "shop.example"]);
     let u: Value =
         serde_json::from_str(&hato_ok(&["api", "user", "add", "--node", &n.raft, "app"])).unwrap();

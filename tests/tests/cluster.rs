@@ -2,20 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use hato_tests::{hato, hato_ok, http_get, wait_for, Cluster, Node, NodeOpts};
-
-fn set(node: &str, k: &str, v: &str) -> bool {
-    hato(&["settings", "set", "--node", node, "--timeout", "8", k, v])
-        .status
-        .success()
-}
-
-fn get_local(node: &str, k: &str) -> Option<String> {
-    let out = hato(&["settings", "get", "--local", "--node", node, k]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+use hato_tests::{
+    get_local_setting, hato, hato_ok, http_get, set_setting, wait_for, Cluster, Node, NodeOpts,
+};
 
 #[test]
 fn leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up() {
@@ -34,7 +23,7 @@ fn leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up() {
     for i in 0..30 {
         let k = format!("before{i}");
         assert!(
-            set(&follower, &k, &i.to_string()),
+            set_setting(&follower, &k, &i.to_string()),
             "write via follower failed"
         );
         acked.push((k, i.to_string()));
@@ -54,7 +43,7 @@ fn leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up() {
         let via = &survivors[i % 2];
         // Each write is retried until acknowledged (the first ones may fall into the election).
         wait_for(&format!("write {k}"), Duration::from_secs(30), || {
-            set(via, &k, &i.to_string()).then_some(())
+            set_setting(via, &k, &i.to_string()).then_some(())
         });
         acked.push((k, i.to_string()));
     }
@@ -80,7 +69,7 @@ fn leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up() {
         wait_for(
             &format!("{k} on the restarted node"),
             Duration::from_secs(30),
-            || (get_local(&old, k).as_deref() == Some(v.as_str())).then_some(()),
+            || (get_local_setting(&old, k).as_deref() == Some(v.as_str())).then_some(()),
         );
     }
     c.wait_voters(3);
@@ -97,7 +86,7 @@ fn lagging_node_catches_up_by_snapshot() {
     let leader = c.leader();
     let via = c.node(leader).raft.clone();
     for i in 0..120 {
-        assert!(set(&via, &format!("s{i:03}"), &i.to_string()));
+        assert!(set_setting(&via, &format!("s{i:03}"), &i.to_string()));
     }
     // The leader snapshots and purges the log entries every follower already has.
     let purged = wait_for(
@@ -119,7 +108,7 @@ fn lagging_node_catches_up_by_snapshot() {
     wait_for(
         "the new node to receive data",
         Duration::from_secs(30),
-        || (get_local(&raft, "s119").as_deref() == Some("119")).then_some(()),
+        || (get_local_setting(&raft, "s119").as_deref() == Some("119")).then_some(()),
     );
     let st = c.node(4).status().unwrap();
     assert!(
@@ -129,21 +118,21 @@ fn lagging_node_catches_up_by_snapshot() {
     );
     for i in 0..120 {
         assert_eq!(
-            get_local(&raft, &format!("s{i:03}")).as_deref(),
+            get_local_setting(&raft, &format!("s{i:03}")).as_deref(),
             Some(i.to_string().as_str())
         );
     }
     // And it keeps following new writes.
-    assert!(set(&via, "after_snapshot", "yes"));
+    assert!(set_setting(&via, "after_snapshot", "yes"));
     wait_for(
         "new write on caught-up node",
         Duration::from_secs(10),
-        || (get_local(&raft, "after_snapshot").as_deref() == Some("\"yes\"")).then_some(()),
+        || (get_local_setting(&raft, "after_snapshot").as_deref() == Some("\"yes\"")).then_some(()),
     );
     // A restart of the snapshotted node recovers from its own disk.
     c.node(4).kill();
     c.node(4).start();
-    assert_eq!(get_local(&raft, "s050").as_deref(), Some("50"));
+    assert_eq!(get_local_setting(&raft, "s050").as_deref(), Some("50"));
 }
 
 #[test]
@@ -189,7 +178,7 @@ fn without_quorum_writes_fail_clearly_and_never_hang() {
     assert!(took < Duration::from_secs(10), "took {took:?}");
 
     // The write was not applied anywhere it could be read.
-    assert_eq!(get_local(&lone, "k"), None);
+    assert_eq!(get_local_setting(&lone, "k"), None);
     // Readiness turns to 503 once the lone node notices it lost the cluster.
     wait_for("/ready to report 503", Duration::from_secs(20), || {
         http_get(&http, "/ready")
@@ -205,7 +194,7 @@ fn without_quorum_writes_fail_clearly_and_never_hang() {
     wait_for(
         "write after quorum returns",
         Duration::from_secs(30),
-        || set(&lone, "k2", "v2").then_some(()),
+        || set_setting(&lone, "k2", "v2").then_some(()),
     );
 }
 
@@ -247,7 +236,7 @@ fn membership_changes_from_the_command_line() {
     assert_eq!(m["voters"], serde_json::json!([1, 3, 4]));
     c.node(2).stop();
     c.wait_voters(3);
-    assert!(set(&via4, "after_leave", "1"));
+    assert!(set_setting(&via4, "after_leave", "1"));
 
     // Status of every member.
     let all: serde_json::Value =
@@ -279,13 +268,13 @@ fn node_down_while_the_log_is_purged_catches_up_by_snapshot() {
     let leader = c.leader();
     let via = c.node(leader).raft.clone();
     let down = c.nodes.iter().find(|n| n.id != leader).unwrap().id;
-    assert!(set(&via, "before", "1"));
+    assert!(set_setting(&via, "before", "1"));
     let down_applied = c.node(down).status().unwrap()["last_applied_index"]
         .as_u64()
         .unwrap();
     c.node(down).kill();
     for i in 0..150 {
-        assert!(set(&via, &format!("d{i:03}"), &i.to_string()));
+        assert!(set_setting(&via, &format!("d{i:03}"), &i.to_string()));
     }
     let purged = wait_for(
         "the leader to purge past the down node",
@@ -301,11 +290,11 @@ fn node_down_while_the_log_is_purged_catches_up_by_snapshot() {
     wait_for(
         "the restarted node to catch up",
         Duration::from_secs(30),
-        || (get_local(&raft, "d149").as_deref() == Some("149")).then_some(()),
+        || (get_local_setting(&raft, "d149").as_deref() == Some("149")).then_some(()),
     );
     let st = c.node(down).status().unwrap();
     assert!(st["snapshot_index"].as_u64().unwrap_or(0) >= purged, "{st}");
-    assert_eq!(get_local(&raft, "before").as_deref(), Some("1"));
+    assert_eq!(get_local_setting(&raft, "before").as_deref(), Some("1"));
 }
 
 /// With `cluster.secret` set, nodes talk to each other (join, Raft, forwarding) and the CLI

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use hato_tests::{hato_ok, venv_python, wait_for, Cluster, Mx, Node, NodeOpts};
+use hato_tests::{hato_ok, route_all_to, venv_python, wait_for, Cluster, Mx, Node, NodeOpts};
 use serde_json::{json, Value};
 
 /// A console client: curl over HTTPS (the certificate is the cluster's self-signed one),
@@ -611,17 +611,7 @@ fn the_console_in_headless_chromium() {
     let mx = Mx::start();
     let (_root, node) = hato_tests::single_node("");
     let n = node.raft.clone();
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        &n,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &mx.port.to_string(),
-    ]);
+    route_all_to(&n, mx.port);
     hato_ok(&["domain", "add", "--node", &n, "shop.example"]);
     hato_ok(&["blocks", "add", "--node", &n, "blocked@dest.example"]);
     wait_console(&node.console);

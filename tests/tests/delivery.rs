@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hato_tests::{
-    delivery_log, fast_delivery, hato_ok, wait_for, Cluster, Mx, Node, NodeOpts, Smtp,
+    delivery_log, fast_delivery, hato_ok, route_all_to, wait_for, Cluster, Mx, Node, NodeOpts, Smtp,
 };
 use serde_json::Value;
 
@@ -15,21 +15,6 @@ fn single(delivery: &str) -> (tempfile::TempDir, Node) {
     let (root, n) = hato_tests::single_node(delivery);
     hato_ok(&["smtp", "allow", "add", "--node", &n.raft, "127.0.0.0/8"]);
     (root, n)
-}
-
-/// Route every domain to the scripted MX.
-fn route_all_to(node: &str, mx: &Mx) {
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        node,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &mx.port.to_string(),
-    ]);
 }
 
 /// Send one message over SMTP; returns the queue id.
@@ -93,7 +78,7 @@ fn dkim_verifies(msg: &[u8], dns_name: &str, txt: &str) -> bool {
 fn delivers_signed_mail_with_verp_retries_and_bounces() {
     let mx = Mx::start();
     let (_root, n) = single("");
-    route_all_to(&n.raft, &mx);
+    route_all_to(&n.raft, mx.port);
     let rsa: Value = serde_json::from_str(&hato_ok(&[
         "domain",
         "add",
@@ -258,7 +243,7 @@ fn queue_retry_delete_expiry_and_blocks_while_queued() {
     let mx = Mx::start();
     // Long retry interval, so only an operator's "retry now" brings the next attempt.
     let (_root, n) = single("retry_schedule_secs = [600]\nexpire_after_secs = 3600\n");
-    route_all_to(&n.raft, &mx);
+    route_all_to(&n.raft, mx.port);
     let id = send(
         &n.smtp,
         "a@src.example",
@@ -332,7 +317,7 @@ fn queue_retry_delete_expiry_and_blocks_while_queued() {
 fn retries_stop_at_the_expiry_with_reason_expired() {
     let mx = Mx::start();
     let (_root, n) = single("expire_after_secs = 3\n");
-    route_all_to(&n.raft, &mx);
+    route_all_to(&n.raft, mx.port);
     send(
         &n.smtp,
         "a@src.example",
@@ -402,7 +387,7 @@ fn killing_a_lease_holder_loses_nothing() {
     let mut c = Cluster::start(3, opts);
     let n1 = c.node(1).raft.clone();
     hato_ok(&["smtp", "allow", "add", "--node", &n1, "127.0.0.0/8"]);
-    route_all_to(&n1, &mx);
+    route_all_to(&n1, mx.port);
     // "slow" recipients take 3 s each at the MX, so deliveries are in flight when we kill.
     let smtps: Vec<String> = (1..=3).map(|i| c.node(i).smtp.clone()).collect();
     let mut ids = Vec::new();
@@ -501,7 +486,7 @@ fn json_lines(out: &str) -> Vec<Value> {
 fn bounce_mail_is_matched_by_verp_recorded_and_auto_blocks() {
     let mx = Mx::start();
     let (_root, n) = hato_tests::single_node("retry_schedule_secs = [600]\n");
-    route_all_to(&n.raft, &mx);
+    route_all_to(&n.raft, mx.port);
     hato_ok(&[
         "domain",
         "bounce-domain",
@@ -732,17 +717,7 @@ fn a_backlog_drains_into_smtp_sink() {
         .spawn()
         .expect("smtp-sink (apt-get install postfix)");
     let (_root, n) = single("max_connections_per_domain = 20\n");
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        &n.raft,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &sink_port.to_string(),
-    ]);
+    route_all_to(&n.raft, sink_port);
     const N: usize = 2000;
     let out = Command::new("smtp-source")
         .args(["-s", "10", "-m", &N.to_string(), "-l", "2048"])
@@ -799,7 +774,7 @@ fn followers_deliver_each_recipient_exactly_once() {
     let c = Cluster::start(3, opts);
     let n1 = c.nodes[0].raft.clone();
     hato_ok(&["smtp", "allow", "add", "--node", &n1, "127.0.0.0/8"]);
-    route_all_to(&n1, &mx);
+    route_all_to(&n1, mx.port);
     let total = 450;
     for i in 0..total {
         let via = &c.nodes[i % 3].smtp;

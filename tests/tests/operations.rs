@@ -9,21 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hato_tests::{
-    fast_delivery, hato, hato_ok, http_get, wait_for, Cluster, Mx, Node, NodeOpts, Smtp,
+    fast_delivery, get_local_setting, hato, hato_ok, http_get, route_all_to, set_setting, wait_for,
+    Cluster, Mx, Node, NodeOpts, Smtp,
 };
-
-fn set(node: &str, k: &str, v: &str) -> bool {
-    hato(&["settings", "set", "--node", node, "--timeout", "8", k, v])
-        .status
-        .success()
-}
-
-fn get_local(node: &str, k: &str) -> Option<String> {
-    let out = hato(&["settings", "get", "--local", "--node", node, k]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
 
 fn ready(http: &str) -> bool {
     http_get(http, "/ready").is_ok_and(|(c, _)| c == 200)
@@ -77,17 +65,7 @@ fn rolling_restart_refuses_no_mail_and_loses_none() {
     let mut c = Cluster::start(3, opts);
     let n1 = c.nodes[0].raft.clone();
     hato_ok(&["smtp", "allow", "add", "--node", &n1, "127.0.0.0/8"]);
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        &n1,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &mx.port.to_string(),
-    ]);
+    route_all_to(&n1, mx.port);
 
     let smtp: Vec<String> = c.nodes.iter().map(|n| n.smtp.clone()).collect();
     let in_service: Arc<Vec<AtomicBool>> =
@@ -200,7 +178,7 @@ fn a_dead_node_is_replaced_by_a_new_one_with_the_whole_state() {
     let mut c = Cluster::start(3, opts.clone());
     let n1 = c.nodes[0].raft.clone();
     for i in 0..40 {
-        assert!(set(&n1, &format!("k{i}"), &i.to_string()));
+        assert!(set_setting(&n1, &format!("k{i}"), &i.to_string()));
     }
     // Some megabytes of queued mail (delivery is off), so the new node needs a snapshot
     // larger than one transfer chunk.
@@ -225,7 +203,7 @@ fn a_dead_node_is_replaced_by_a_new_one_with_the_whole_state() {
     std::fs::remove_dir_all(&dead_dir).unwrap();
     for i in 40..50 {
         assert!(
-            set(&n1, &format!("k{i}"), &i.to_string()),
+            set_setting(&n1, &format!("k{i}"), &i.to_string()),
             "write with one node dead"
         );
     }
@@ -246,7 +224,7 @@ fn a_dead_node_is_replaced_by_a_new_one_with_the_whole_state() {
     for i in 0..50 {
         let k = format!("k{i}");
         wait_for(&format!("{k} on node 4"), Duration::from_secs(30), || {
-            (get_local(&via4, &k).as_deref() == Some(i.to_string().as_str())).then_some(())
+            (get_local_setting(&via4, &k).as_deref() == Some(i.to_string().as_str())).then_some(())
         });
     }
     let st = c.node(4).status().unwrap();
@@ -254,7 +232,7 @@ fn a_dead_node_is_replaced_by_a_new_one_with_the_whole_state() {
     // The new node carries quorum: with node 1 down, nodes 2 and 4 still accept writes.
     c.node(1).kill();
     wait_for("a write with node 1 down", Duration::from_secs(30), || {
-        set(&via4, "after", "1").then_some(())
+        set_setting(&via4, "after", "1").then_some(())
     });
 }
 
@@ -285,13 +263,13 @@ fn a_node_restored_from_a_backup_of_its_data_dir_catches_up() {
     let mut c = Cluster::start(3, opts);
     let n1 = c.nodes[0].raft.clone();
     for i in 0..10 {
-        assert!(set(&n1, &format!("before{i}"), "1"));
+        assert!(set_setting(&n1, &format!("before{i}"), "1"));
     }
     let n2 = c.node(2).raft.clone();
     wait_for(
         "node 2 has the first writes",
         Duration::from_secs(20),
-        || get_local(&n2, "before9").filter(|v| v == "1"),
+        || get_local_setting(&n2, "before9").filter(|v| v == "1"),
     );
 
     // The backup: a clean stop, a copy, a restart.
@@ -299,7 +277,7 @@ fn a_node_restored_from_a_backup_of_its_data_dir_catches_up() {
     let backup = c.root.path().join("node2-backup");
     c.node(2).stop();
     assert!(
-        set(&n1, "while_stopped", "1"),
+        set_setting(&n1, "while_stopped", "1"),
         "the cluster serves with one node stopped"
     );
     copy_dir(&data, &backup);
@@ -311,7 +289,7 @@ fn a_node_restored_from_a_backup_of_its_data_dir_catches_up() {
 
     // More writes than a snapshot interval, then the disk is lost.
     for i in 0..60 {
-        assert!(set(&n1, &format!("after{i}"), "2"));
+        assert!(set_setting(&n1, &format!("after{i}"), "2"));
     }
     // The scenario needs a snapshot: the entries the backup lacks are gone from the log.
     let leader = c.leader();
@@ -331,7 +309,7 @@ fn a_node_restored_from_a_backup_of_its_data_dir_catches_up() {
         wait_for(
             &format!("{k} on the restored node"),
             Duration::from_secs(30),
-            || get_local(&n2, k).filter(|v| !v.is_empty()),
+            || get_local_setting(&n2, k).filter(|v| !v.is_empty()),
         );
     }
 }
@@ -345,7 +323,7 @@ fn a_lost_cluster_is_rebuilt_from_a_backup() {
     let mut c = Cluster::start(3, NodeOpts::default());
     let n1 = c.nodes[0].raft.clone();
     for i in 0..20 {
-        assert!(set(&n1, &format!("k{i}"), &i.to_string()));
+        assert!(set_setting(&n1, &format!("k{i}"), &i.to_string()));
     }
     hato_ok(&["blocks", "add", "--node", &n1, "blocked@example.com"]);
 
@@ -379,7 +357,7 @@ fn a_lost_cluster_is_rebuilt_from_a_backup() {
     ])
     .status
     .success());
-    assert!(set(&n1, "after_backup", "1"));
+    assert!(set_setting(&n1, "after_backup", "1"));
 
     // The disaster.
     for id in 1..=3 {
@@ -459,7 +437,7 @@ fn a_lost_cluster_is_rebuilt_from_a_backup() {
     c2.wait_voters(3);
     let n13 = c2.node(13).raft.clone();
     wait_for("the state on a new member", Duration::from_secs(30), || {
-        (get_local(&n13, "k19").as_deref() == Some("19")).then_some(())
+        (get_local_setting(&n13, "k19").as_deref() == Some("19")).then_some(())
     });
-    assert!(set(&n13, "after_restore", "1"));
+    assert!(set_setting(&n13, "after_restore", "1"));
 }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hato_tests::{fast_delivery, hato_ok, wait_for, Cluster, Mx, Node, NodeOpts, Receiver, Smtp};
+use hato_tests::{
+    fast_delivery, hato_ok, route_all_to, wait_for, Cluster, Mx, Node, NodeOpts, Receiver, Smtp,
+};
 use serde_json::Value;
 
 fn single(mx: &Mx) -> (tempfile::TempDir, Node) {
@@ -16,17 +18,7 @@ fn single(mx: &Mx) -> (tempfile::TempDir, Node) {
 
 fn setup(node: &str, mx: &Mx) {
     hato_ok(&["smtp", "allow", "add", "--node", node, "127.0.0.0/8"]);
-    hato_ok(&[
-        "route",
-        "set",
-        "--node",
-        node,
-        "*",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &mx.port.to_string(),
-    ]);
+    route_all_to(node, mx.port);
 }
 
 fn send(smtp: &str, to: &str, subject: &str) -> String {
