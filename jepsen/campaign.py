@@ -223,10 +223,11 @@ def cleanup_stale(quiet=False):
             break
         run(["iptables", "-w", "-D"] + FWD_RULE, check=False)
         did.append("removed FORWARD rule")
-    try:
-        os.unlink(STATE_FILE)
-    except OSError:
-        pass
+    for f in (STATE_FILE, HAPROXY_SOCK):
+        try:
+            os.unlink(f)
+        except OSError:
+            pass
     if did and not quiet:
         log("cleanup: " + "; ".join(did))
     return did
