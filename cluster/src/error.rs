@@ -27,6 +27,27 @@ pub enum ClusterError {
     Raft(String),
 }
 
+/// What a failed `client_write` means for the caller. A leader that is shutting down
+/// answers `Unavailable`, so a forwarding node retries with the next leader (commands are
+/// idempotent) instead of failing a write that the cluster can still take.
+pub(crate) fn from_write_error(
+    e: &openraft::error::RaftError<
+        hato_storage::NodeId,
+        openraft::error::ClientWriteError<hato_storage::NodeId, hato_storage::NodeInfo>,
+    >,
+) -> ClusterError {
+    use openraft::error::{ClientWriteError, Fatal, RaftError};
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ClusterError::NotLeader {
+            leader: f.leader_id,
+        },
+        RaftError::Fatal(Fatal::Stopped) => {
+            ClusterError::Unavailable("the leader is shutting down".into())
+        }
+        other => ClusterError::Raft(other.to_string()),
+    }
+}
+
 impl ClusterError {
     /// True when the caller may retry later and the request might succeed.
     pub fn is_temporary(&self) -> bool {

@@ -9,7 +9,6 @@
 //! at a time; the next one forms meanwhile.
 
 use hato_storage::{Command, CommandResult};
-use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ClusterError;
@@ -36,9 +35,9 @@ impl Batcher {
         let (answer, rx) = oneshot::channel();
         self.tx
             .send(Pending { command, answer })
-            .map_err(|_| ClusterError::Raft("the write batcher has stopped".into()))?;
+            .map_err(|_| ClusterError::Unavailable("the write batcher has stopped".into()))?;
         rx.await
-            .map_err(|_| ClusterError::Raft("the write batcher has stopped".into()))?
+            .map_err(|_| ClusterError::Unavailable("the write batcher has stopped".into()))?
     }
 }
 
@@ -84,12 +83,7 @@ async fn propose(raft: &Raft, batch: Vec<Pending>) {
     let result = raft
         .client_write(single.unwrap_or(Command::Batch(commands)))
         .await;
-    let error = |e: &RaftError<_, ClientWriteError<_, _>>| match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ClusterError::NotLeader {
-            leader: f.leader_id,
-        },
-        other => ClusterError::Raft(other.to_string()),
-    };
+    let error = crate::error::from_write_error;
     match result {
         Ok(resp) => match resp.data {
             CommandResult::Batch(results) if n > 1 && results.len() == n => {

@@ -441,12 +441,7 @@ impl ClusterHandle {
                 waited_ms: ms(timeout),
             }),
             Ok(Ok(resp)) => Ok(resp.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(ClusterError::NotLeader {
-                    leader: f.leader_id,
-                })
-            }
-            Ok(Err(e)) => Err(ClusterError::Raft(e.to_string())),
+            Ok(Err(e)) => Err(crate::error::from_write_error(&e)),
         }
     }
 
