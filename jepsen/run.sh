@@ -46,6 +46,11 @@ ensure_packages haproxy iproute2 iptables faketime libfaketime python3-aiosmtpd 
 # Whatever happens to the campaign process, leave no namespace, bridge, mount or process.
 trap '"$py" "$here/campaign.py" --cleanup >/dev/null 2>&1 || true' EXIT
 
+if [ -e "$out/history.jsonl" ]; then
+    # The files of two campaigns must not mix (the same seed even reuses message ids).
+    echo "jepsen: $out already holds a campaign; choose another --out or remove it" >&2
+    exit 2
+fi
 echo "jepsen: seed $seed, duration ${duration}s, out $out"
 mkdir -p "$out"
 # Run the campaign as a child we can pass SIGINT/SIGTERM on to (it then tears down).

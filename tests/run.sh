@@ -35,6 +35,7 @@ step "jepsen checker unit tests"
 /usr/bin/python3 -m unittest jepsen/test_checker.py
 step "jepsen: a short fault-injection campaign (3 nodes in network namespaces, every nemesis)"
 if [ "$(id -u)" -eq 0 ]; then
+    rm -rf "$CARGO_TARGET_DIR/tmp/jepsen-ci"
     HATO_BIN="$CARGO_TARGET_DIR/debug/hato" jepsen/run.sh --duration 60 --seed 20261127 \
         --out "$CARGO_TARGET_DIR/tmp/jepsen-ci"
 else
