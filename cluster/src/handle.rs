@@ -285,12 +285,12 @@ impl ClusterHandle {
         &self.inner.opts
     }
 
-    /// Build a snapshot of everything this node has applied and return its file (`hato
-    /// backup` streams it). Waits at most `timeout` for the build.
+    /// Build a snapshot of everything this node has applied and open its file (`hato backup`
+    /// streams it). Waits at most `timeout` for the build.
     pub async fn backup_snapshot(
         &self,
         timeout: Duration,
-    ) -> Result<(SnapshotMeta, std::path::PathBuf), ClusterError> {
+    ) -> Result<(SnapshotMeta, tokio::fs::File), ClusterError> {
         let raft = &self.inner.raft;
         let applied = raft.metrics().borrow().last_applied;
         let Some(applied) = applied else {
@@ -307,9 +307,22 @@ impl ClusterHandle {
             )
             .await
             .map_err(|e| ClusterError::Unavailable(format!("snapshot: {e}")))?;
-        hato_storage::snapshot::current_file(&self.inner.sm)
-            .map_err(|e| ClusterError::Raft(e.to_string()))?
-            .ok_or_else(|| ClusterError::Raft("no snapshot after building one".into()))
+        // A newer snapshot may replace the file between reading its record and opening it;
+        // the newer one is as good, so read the record again.
+        let mut last_err = None;
+        for _ in 0..3 {
+            let (meta, path) = hato_storage::snapshot::current_file(&self.inner.sm)
+                .map_err(|e| ClusterError::Raft(e.to_string()))?
+                .ok_or_else(|| ClusterError::Raft("no snapshot after building one".into()))?;
+            match tokio::fs::File::open(&path).await {
+                Ok(f) => return Ok((meta, f)),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(ClusterError::Raft(format!(
+            "open snapshot: {}",
+            last_err.map(|e| e.to_string()).unwrap_or_default()
+        )))
     }
 
     fn peer(&self, addr: &str) -> Result<ClusterClient<crate::auth::Conn>, ClusterError> {

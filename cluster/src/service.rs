@@ -85,25 +85,11 @@ impl pb::cluster_server::Cluster for ClusterService {
     async fn backup(&self, req: Request<Blob>) -> Result<Response<Self::BackupStream>, Status> {
         let r: BackupRequest = pb::unblob(req.get_ref())?;
         let timeout = Duration::from_millis(r.timeout_ms);
-        let (_, path) = self
+        let (_, file) = self
             .handle
             .backup_snapshot(timeout)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        // A newer snapshot may have replaced the file in between: it is as good.
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(_) => {
-                let (_, path) = self
-                    .handle
-                    .backup_snapshot(timeout)
-                    .await
-                    .map_err(|e| Status::unavailable(e.to_string()))?;
-                tokio::fs::File::open(&path)
-                    .await
-                    .map_err(|e| Status::internal(format!("open snapshot: {e}")))?
-            }
-        };
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             let mut file = file;

@@ -437,21 +437,28 @@ pub struct Smtp {
 impl Smtp {
     /// Connect and read the greeting.
     pub fn connect(addr: &str) -> (Smtp, String) {
-        let mut c = Smtp::connect_raw(addr);
-        let g = c.reply();
-        (c, g)
+        Smtp::try_connect(addr).expect("connect smtp")
     }
 
     /// Connect without reading anything.
     pub fn connect_raw(addr: &str) -> Smtp {
-        let stream = TcpStream::connect(addr).expect("connect smtp");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        Smtp {
+        Smtp::try_connect_raw(addr).expect("connect smtp")
+    }
+
+    /// Connect and read the greeting; a refused connection is an error, not a panic.
+    pub fn try_connect(addr: &str) -> std::io::Result<(Smtp, String)> {
+        let mut c = Smtp::try_connect_raw(addr)?;
+        let g = c.reply();
+        Ok((c, g))
+    }
+
+    fn try_connect_raw(addr: &str) -> std::io::Result<Smtp> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+        Ok(Smtp {
             stream,
             buf: Vec::new(),
-        }
+        })
     }
 
     pub fn send(&mut self, bytes: &[u8]) {

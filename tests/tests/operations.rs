@@ -20,9 +20,7 @@ fn ready(http: &str) -> bool {
 /// One SMTP transaction; `Ok(())` on 250 after DATA, else the first reply that was not the
 /// expected one (or the connection error).
 fn send_one(addr: &str, rcpt: &str) -> Result<(), String> {
-    // A refused connection is an answer too (Smtp::connect would panic on it).
-    std::net::TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
-    let (mut c, greeting) = Smtp::connect(addr);
+    let (mut c, greeting) = Smtp::try_connect(addr).map_err(|e| format!("connect: {e}"))?;
     if !greeting.starts_with("220") {
         return Err(greeting);
     }
