@@ -239,7 +239,8 @@ impl Connection {
     ) -> Result<Vec<Result<Reply, Reply>>, SmtpError> {
         self.check_usable()?;
         let result = self.transaction(mail_from, rcpts, message).await;
-        self.broken = result.is_err();
+        // `transaction` may also give the connection up itself (see there).
+        self.broken |= result.is_err();
         result
     }
 
@@ -308,12 +309,15 @@ impl Connection {
         let limit = self.command_timeout;
         self.dirty = true;
 
-        // MAIL and RCPTs: in one write with PIPELINING, else one by one.
+        // MAIL, the RCPTs and DATA in one write with PIPELINING (DATA may end a pipelined
+        // group, RFC 2920 §3.1): one round trip instead of three. Without it, one by one.
         let mail_reply;
         let mut rcpt_replies = Vec::with_capacity(commands.len());
+        let mut data_reply = None;
         if self.caps.pipelining {
             let batch = std::iter::once(plan.mail.as_str())
                 .chain(commands.iter().copied())
+                .chain(std::iter::once("DATA\r\n"))
                 .collect::<String>();
             self.wire
                 .write_all(batch.as_bytes(), limit, "MAIL FROM")
@@ -322,6 +326,7 @@ impl Connection {
             for _ in &commands {
                 rcpt_replies.push(self.wire.read_reply(limit, "RCPT TO").await?);
             }
+            data_reply = Some(self.wire.read_reply(limit, "DATA").await?);
         } else {
             mail_reply = self.wire.command(&plan.mail, limit, "MAIL FROM").await?;
             if mail_reply.code / 100 == 2 {
@@ -330,15 +335,24 @@ impl Connection {
                 }
             }
         }
-        if mail_reply.code / 100 != 2 {
-            return Ok(plan.outcomes(|_| Err(mail_reply.clone())));
-        }
         let accepted: Vec<bool> = rcpt_replies.iter().map(|r| r.code / 100 == 2).collect();
-        if !accepted.contains(&true) {
+        if mail_reply.code / 100 != 2 || !accepted.contains(&true) {
+            if data_reply.as_ref().is_some_and(|r| r.code == 354) {
+                // The server wants the message although it took no recipient: it is not
+                // following RFC 2920. Sending data could deliver to no one or to anyone;
+                // give the connection up instead (closing it aborts the transaction).
+                self.broken = true;
+            }
+            if mail_reply.code / 100 != 2 {
+                return Ok(plan.outcomes(|_| Err(mail_reply.clone())));
+            }
             return Ok(plan.outcomes(|k| Err(rcpt_replies[k].clone())));
         }
 
-        let data_reply = self.wire.command("DATA\r\n", limit, "DATA").await?;
+        let data_reply = match data_reply {
+            Some(r) => r,
+            None => self.wire.command("DATA\r\n", limit, "DATA").await?,
+        };
         if data_reply.code != 354 {
             return Ok(plan.outcomes(|k| {
                 Err(if accepted[k] {

@@ -25,32 +25,39 @@ impl Default for DotStuffer {
 }
 
 impl DotStuffer {
-    /// Appends the encoding of the next chunk of the message to `out`.
-    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+    /// Appends the encoding of the next chunk of the message to `out`. Runs of bytes without
+    /// a line break are copied as they are (found with `memchr`, not byte by byte).
+    pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<u8>) {
         out.reserve(chunk.len() + chunk.len() / 64 + 2);
-        for &b in chunk {
+        while let Some(&first) = chunk.first() {
             if self.pending_cr {
                 self.pending_cr = false;
                 out.extend_from_slice(b"\r\n");
                 self.at_line_start = true;
-                if b == b'\n' {
+                if first == b'\n' {
+                    chunk = &chunk[1..];
                     continue;
                 }
             }
-            match b {
-                b'\r' => self.pending_cr = true,
-                b'\n' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.at_line_start = true;
-                }
-                _ => {
-                    if self.at_line_start && b == b'.' {
-                        out.push(b'.');
-                    }
-                    out.push(b);
-                    self.at_line_start = false;
-                }
+            if self.at_line_start && first == b'.' {
+                out.push(b'.');
             }
+            let Some(end) = memchr::memchr2(b'\r', b'\n', chunk) else {
+                out.extend_from_slice(chunk);
+                self.at_line_start = false;
+                return;
+            };
+            out.extend_from_slice(&chunk[..end]);
+            if end > 0 {
+                self.at_line_start = false;
+            }
+            if chunk[end] == b'\r' {
+                self.pending_cr = true;
+            } else {
+                out.extend_from_slice(b"\r\n");
+                self.at_line_start = true;
+            }
+            chunk = &chunk[end + 1..];
         }
     }
 
@@ -110,6 +117,56 @@ mod tests {
     fn missing_final_crlf_is_added() {
         check(b"a\r\nlast", b"a\r\nlast\r\n.\r\n");
         check(b"a\r\n.", b"a\r\n..\r\n.\r\n");
+    }
+
+    /// The rules applied one byte at a time, as the RFC states them.
+    fn byte_by_byte(message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut line_start, mut cr) = (true, false);
+        for &b in message {
+            if cr {
+                cr = false;
+                out.extend_from_slice(b"\r\n");
+                line_start = true;
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            match b {
+                b'\r' => cr = true,
+                b'\n' => {
+                    out.extend_from_slice(b"\r\n");
+                    line_start = true;
+                }
+                _ => {
+                    if line_start && b == b'.' {
+                        out.push(b'.');
+                    }
+                    out.push(b);
+                    line_start = false;
+                }
+            }
+        }
+        if cr || !line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
+    #[test]
+    fn matches_the_byte_by_byte_rules_on_random_input() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 40) as usize;
+            let message: Vec<u8> = (0..len)
+                .map(|i| b"\r\n.a"[((x >> (i % 60)) % 4) as usize])
+                .collect();
+            check(&message, &byte_by_byte(&message));
+        }
     }
 
     #[test]

@@ -69,6 +69,18 @@ impl SmtpError {
         matches!(self, SmtpError::Rejected { reply, .. } if reply.is_permanent())
     }
 
+    /// Whether the error happened before the server could have taken a message: while
+    /// resetting or at MAIL FROM, the first exchange of a transaction. A connection that
+    /// sat idle and fails there was most likely closed by the server meanwhile, and the
+    /// transaction can be tried again on a new connection without risk of a duplicate.
+    pub fn before_transaction(&self) -> bool {
+        matches!(
+            self,
+            SmtpError::Io { stage, .. } | SmtpError::Timeout { stage }
+                if matches!(*stage, "MAIL FROM" | "RSET" | "reuse")
+        ) || matches!(self, SmtpError::Rejected { stage: "RSET", .. })
+    }
+
     /// The server's reply, for [`SmtpError::Rejected`].
     pub fn reply(&self) -> Option<&Reply> {
         match self {
