@@ -5,11 +5,13 @@
 //! Contract: a caller's answer is its own command's result, only after the entry holding it
 //! is committed and applied; a caller that gave up (timed out) before its command was proposed
 //! is left out of the batch, so "no answer" never means "accepted later". Batches are bounded
-//! in count and bytes so an entry stays well under the RPC size limit. One batch is in flight
-//! at a time; the next one forms meanwhile.
+//! in count and bytes so an entry stays well under the RPC size limit. At most `IN_FLIGHT`
+//! batches are in flight at a time; the next one forms meanwhile.
 
 use hato_storage::{Command, CommandResult};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::error::ClusterError;
 use crate::Raft;
@@ -18,6 +20,10 @@ use crate::Raft;
 const MAX_COMMANDS: usize = 128;
 /// ...and about this many bytes of message bodies (a larger single message goes alone).
 const MAX_BYTES: usize = 8 << 20;
+/// Batches proposed and not yet applied. More than one lets the leader's log write of the
+/// next batch overlap the replication of the previous one; openraft still merges entries
+/// that queue up meanwhile into one log append (one fsync).
+const IN_FLIGHT: usize = 2;
 
 struct Pending {
     command: Command,
@@ -43,7 +49,7 @@ impl Batcher {
 
 fn size(c: &Command) -> usize {
     match c {
-        Command::Enqueue(m) => m.body.len(),
+        Command::Enqueue(m) | Command::EnqueueLeased { message: m, .. } => m.body.len(),
         _ => 0,
     }
 }
@@ -51,6 +57,7 @@ fn size(c: &Command) -> usize {
 /// Start the batching task for `raft`.
 pub(crate) fn start(raft: Raft) -> Batcher {
     let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
             let mut bytes = size(&first.command);
@@ -65,7 +72,14 @@ pub(crate) fn start(raft: Raft) -> Batcher {
                 }
             }
             batch.retain(|p| !p.answer.is_closed());
-            propose(&raft, batch).await;
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let raft = raft.clone();
+            tokio::spawn(async move {
+                propose(&raft, batch).await;
+                drop(permit);
+            });
         }
     });
     Batcher { tx }
