@@ -9,9 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use hato_storage::command::NewMessage;
 use hato_storage::types::SnapshotMeta;
 use hato_storage::{Command, CommandResult, NodeId, NodeInfo, ReadView, StateMachineStore};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
@@ -63,6 +64,20 @@ struct Inner {
     opts: ClusterOptions,
     peers: Mutex<HashMap<String, ClusterClient<crate::auth::Conn>>>,
     batcher: group_commit::Batcher,
+    /// This node's delivery workers, once started (see [`Handoff`]).
+    handoff: OnceLock<Arc<dyn Handoff>>,
+}
+
+/// Takes messages accepted on this node straight to its delivery workers: the enqueue leases
+/// every recipient to this node ([`Command::EnqueueLeased`]) and the workers start at once
+/// from the message in memory, with no `Claim` write and no read of the queue.
+pub trait Handoff: Send + Sync {
+    /// The lease to ask for with the next accepted message, or `None` when the workers have
+    /// no room for it now (it then waits in the queue like any other).
+    fn lease(&self) -> Option<Duration>;
+    /// The message was committed with its recipients leased to this node until
+    /// `lease_until_ms`: deliver it.
+    fn deliver(&self, message: Box<NewMessage>, lease_until_ms: u64);
 }
 
 /// A connected client for the Cluster service of the node at `addr` (used by peers and the CLI).
@@ -260,6 +275,7 @@ impl ClusterHandle {
                 opts,
                 peers: Mutex::new(HashMap::new()),
                 batcher: group_commit::start(raft_for_batches),
+                handoff: OnceLock::new(),
             }),
         }
     }
@@ -397,16 +413,63 @@ impl ClusterHandle {
         }
     }
 
-    /// Apply `command` through the leader; `Ok` only after quorum commit and apply.
-    pub async fn write(&self, command: Command) -> Result<CommandResult, ClusterError> {
-        let timeout = self.inner.opts.write_timeout;
-        self.write_with_timeout(command, timeout).await
+    /// Register this node's delivery workers (once).
+    pub fn set_handoff(&self, handoff: Arc<dyn Handoff>) {
+        let _ = self.inner.handoff.set(handoff);
     }
 
-    /// [`Self::write`] with an explicit time limit.
+    /// Apply `command` through the leader; `Ok` only after quorum commit and apply.
+    ///
+    /// A message to enqueue is leased to this node's delivery workers when they have room
+    /// (see [`Handoff`]), and handed to them once committed.
+    pub async fn write(&self, command: Command) -> Result<CommandResult, ClusterError> {
+        let timeout = self.inner.opts.write_timeout;
+        let handoff = self.inner.handoff.get();
+        let lease = match (&command, handoff) {
+            (Command::Enqueue(_), Some(h)) => h.lease().map(|l| (h, l)),
+            _ => None,
+        };
+        let (handoff, lease, command) = match (lease, command) {
+            (Some((h, lease)), Command::Enqueue(message)) => {
+                let node = self.id();
+                let lease_ms = ms(lease);
+                let command = Command::EnqueueLeased {
+                    message,
+                    node,
+                    lease_ms,
+                };
+                (h, lease, command)
+            }
+            (_, command) => return self.write_ref(&command, timeout).await,
+        };
+        let result = self.write_ref(&command, timeout).await;
+        if let (
+            Ok(CommandResult::Enqueued {
+                queued: 1..,
+                blocked: 0,
+                duplicate: false,
+            }),
+            Command::EnqueueLeased { message, .. },
+        ) = (&result, command)
+        {
+            let until = message.received_ms.saturating_add(ms(lease));
+            handoff.deliver(message, until);
+        }
+        result
+    }
+
+    /// [`Self::write`] with an explicit time limit (and no hand-off).
     pub async fn write_with_timeout(
         &self,
         command: Command,
+        timeout: Duration,
+    ) -> Result<CommandResult, ClusterError> {
+        self.write_ref(&command, timeout).await
+    }
+
+    async fn write_ref(
+        &self,
+        command: &Command,
         timeout: Duration,
     ) -> Result<CommandResult, ClusterError> {
         self.routed(
@@ -441,7 +504,7 @@ impl ClusterHandle {
         command: Command,
         timeout: Duration,
     ) -> Result<CommandResult, ClusterError> {
-        if matches!(command, Command::Enqueue(_)) {
+        if matches!(command, Command::Enqueue(_) | Command::EnqueueLeased { .. }) {
             return match tokio::time::timeout(timeout, self.inner.batcher.write(command)).await {
                 Err(_) => Err(ClusterError::NoQuorum {
                     waited_ms: ms(timeout),

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 
 pub use error::ClusterError;
-pub use handle::{ClusterHandle, ClusterOptions};
+pub use handle::{ClusterHandle, ClusterOptions, Handoff};
 pub use messages::{AdminRequest, AdminResponse, NodeStatus, ReadRequest, ReadResponse};
 
 use hato_storage::{LogStore, NodeId, NodeInfo, StateMachineStore, TypeConfig};

@@ -76,6 +76,16 @@ pub enum Command {
         after: Option<String>,
         max_messages: u32,
     },
+    /// [`Command::Enqueue`], with every recipient leased at once to the accepting `node` for
+    /// `lease_ms` from `received_ms`, so that node delivers the message straight from memory
+    /// without a separate `Claim` (one Raft write per message instead of two). The leases are
+    /// granted only if no recipient is on the block list and the message is new; otherwise
+    /// this is a plain `Enqueue` (the result tells: `blocked == 0 && !duplicate`).
+    EnqueueLeased {
+        message: Box<NewMessage>,
+        node: u64,
+        lease_ms: u64,
+    },
 }
 
 /// What a bounce mail said about one recipient.
@@ -343,6 +353,7 @@ impl Command {
             Command::WebhookProgress { .. } => "webhook_progress",
             Command::Purge { .. } => "purge",
             Command::LoginFailed { .. } => "login_failed",
+            Command::EnqueueLeased { .. } => "enqueue_leased",
         }
     }
 }

@@ -187,7 +187,19 @@ pub(crate) fn apply_command(
             }
             CommandResult::Changed(old.is_some())
         }
-        Command::Enqueue(m) => enqueue(txn, m)?,
+        Command::Enqueue(m) => enqueue(txn, m, None)?,
+        Command::EnqueueLeased {
+            message,
+            node,
+            lease_ms,
+        } => enqueue(
+            txn,
+            message,
+            Some(Lease {
+                node: *node,
+                until_ms: message.received_ms.saturating_add(*lease_ms),
+            }),
+        )?,
         Command::Claim(c) => claim(txn, c)?,
         Command::Complete(c) => complete(txn, c)?,
         Command::Retry { ids, at_ms } => retry(txn, ids, *at_ms)?,
@@ -619,7 +631,13 @@ pub(crate) fn bump(
     Ok(())
 }
 
-fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageError> {
+/// `lease`: the accepting node delivers the recipients itself (see
+/// [`Command::EnqueueLeased`]); dropped when a recipient is blocked.
+fn enqueue(
+    txn: &mut Txn<'_>,
+    m: &NewMessage,
+    lease: Option<Lease>,
+) -> Result<CommandResult, StorageError> {
     let mk = keys::message_key(&m.id);
     if txn.get(CF_QUEUE, &mk)?.is_some() {
         return Ok(CommandResult::Enqueued {
@@ -631,8 +649,15 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
     let mut recipients = Vec::with_capacity(m.recipients.len());
     let mut blocked_bounces = Vec::new();
     let (mut queued, mut blocked) = (0u32, 0u32);
+    let statuses = m
+        .recipients
+        .iter()
+        .map(|rcpt| Ok(active_block(txn, rcpt, m.received_ms)?.is_some()))
+        .collect::<Result<Vec<bool>, StorageError>>()?;
+    // The accepting node only delivers messages that are wholly deliverable.
+    let lease = lease.filter(|_| !statuses.contains(&true));
     for (i, rcpt) in m.recipients.iter().enumerate() {
-        let is_blocked = active_block(txn, rcpt, m.received_ms)?.is_some();
+        let is_blocked = statuses[i];
         let status = if is_blocked {
             blocked += 1;
             RecipientStatus::Blocked
@@ -669,13 +694,13 @@ fn enqueue(txn: &mut Txn<'_>, m: &NewMessage) -> Result<CommandResult, StorageEr
             let item = WorkItem {
                 next_at_ms: m.received_ms,
                 attempts: 0,
-                lease: None,
+                lease: lease.clone(),
                 last_reply: String::new(),
             };
             txn.put(CF_QUEUE, keys::work_key(&m.id, i as u32), enc(&item)?);
             txn.put(
                 CF_QUEUE,
-                keys::due_key(m.received_ms, &m.id, i as u32),
+                keys::due_key(item.due_ms(), &m.id, i as u32),
                 Vec::new(),
             );
         }

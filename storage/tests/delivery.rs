@@ -218,6 +218,100 @@ async fn outcomes_finalise_defer_and_count() {
     assert_eq!(r.stat(day, "succeeded").unwrap(), 1);
 }
 
+fn leased(message: Command, node: u64, lease_ms: u64) -> Command {
+    let Command::Enqueue(message) = message else {
+        unreachable!()
+    };
+    Command::EnqueueLeased {
+        message,
+        node,
+        lease_ms,
+    }
+}
+
+#[tokio::test]
+async fn an_enqueue_can_lease_the_message_to_the_accepting_node() {
+    let mut s = Sm::new();
+    let got = s
+        .apply(leased(
+            message("m1", &["a@x.example", "b@y.example"], 100),
+            2,
+            1000,
+        ))
+        .await;
+    assert_eq!(
+        got,
+        CommandResult::Enqueued {
+            queued: 2,
+            blocked: 0,
+            duplicate: false
+        }
+    );
+    let r = s.sm.reader();
+    assert_eq!(r.pending_count().unwrap(), 2);
+    for (_, item) in s.work("m1") {
+        let lease = item.lease.expect("leased at enqueue");
+        assert_eq!((lease.node, lease.until_ms), (2, 1100));
+    }
+    // Leased: not due, and no other node can claim it, until the lease runs out.
+    assert!(r.due(1099, 10).unwrap().is_empty());
+    let got = s.apply(claim(1, 500, &[("m1", 0), ("m1", 1)])).await;
+    assert_eq!(got, CommandResult::Claimed(vec![false, false]));
+    assert_eq!(r.due(1100, 10).unwrap().len(), 2);
+    // The holder records its outcome like any claimed attempt.
+    s.apply(complete(
+        2,
+        vec![outcome("m1", 0, 600, OutcomeKind::Succeeded)],
+    ))
+    .await;
+    assert_eq!(r.pending_count().unwrap(), 1);
+
+    // Applying the same message again changes nothing, lease included.
+    let again = s
+        .apply(leased(
+            message("m1", &["a@x.example", "b@y.example"], 100),
+            3,
+            1000,
+        ))
+        .await;
+    assert!(matches!(
+        again,
+        CommandResult::Enqueued {
+            duplicate: true,
+            ..
+        }
+    ));
+    assert_eq!(s.work("m1")[0].1.lease.as_ref().unwrap().node, 2);
+
+    // One recipient on the block list: no lease for any (the workers only take messages
+    // that are wholly deliverable); the other waits in the due queue.
+    s.apply(Command::Block {
+        address: "blocked@x.example".into(),
+        reason: "manual".into(),
+        at_ms: 10,
+    })
+    .await;
+    let got = s
+        .apply(leased(
+            message("m2", &["blocked@x.example", "ok@x.example"], 100),
+            2,
+            1000,
+        ))
+        .await;
+    assert_eq!(
+        got,
+        CommandResult::Enqueued {
+            queued: 1,
+            blocked: 1,
+            duplicate: false
+        }
+    );
+    let work = s.work("m2");
+    assert_eq!(work.len(), 1);
+    assert!(work[0].1.lease.is_none());
+    assert_eq!(r.due(100, 10).unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn a_block_while_queued_stops_the_next_attempt() {
     let mut s = Sm::new();

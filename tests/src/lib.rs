@@ -687,6 +687,30 @@ impl Mx {
         Mx { port, dir, child }
     }
 
+    /// Stop the MX (closing every connection to it) and start it again on the same port,
+    /// keeping what it stored.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("peers")
+            .join("scripted_mx.py");
+        let mut child = Command::new(debian_python())
+            .arg(&path)
+            .args(["--port", &self.port.to_string(), "--no-fsync", "--out"])
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(line.starts_with("READY"), "scripted MX restart: {line:?}");
+        self.child = child;
+    }
+
     /// One JSON object per accepted message.
     pub fn records(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("log.jsonl"))

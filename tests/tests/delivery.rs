@@ -760,10 +760,54 @@ fn a_backlog_drains_into_smtp_sink() {
     let _ = sink.wait();
 }
 
+/// Connections to the MX are kept for the next message without a probe; when the MX went
+/// away meanwhile, the next message notices before its transaction starts and goes over a new
+/// connection: delivered at its first attempt, not deferred.
+#[test]
+fn a_pooled_connection_the_server_closed_is_replaced_without_a_deferral() {
+    let mut mx = Mx::start_fast();
+    let (_root, n) = single("");
+    route_all_to(&n.raft, mx.port);
+    let first = send(
+        &n.smtp,
+        "a@src.example",
+        &["one@dest.example"],
+        "Subject: 1",
+        "x",
+    );
+    wait_for("first delivered", Duration::from_secs(20), || {
+        (mx.records().len() == 1).then_some(())
+    });
+    mx.restart();
+    let second = send(
+        &n.smtp,
+        "a@src.example",
+        &["two@dest.example"],
+        "Subject: 2",
+        "x",
+    );
+    wait_for("second delivered", Duration::from_secs(20), || {
+        (mx.records().len() == 2).then_some(())
+    });
+    let log: Vec<Value> = hato_ok(&["log", "--node", &n.raft])
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    for id in [&first, &second] {
+        let statuses: Vec<&str> = log
+            .iter()
+            .filter(|r| r["message"] == id.as_str())
+            .map(|r| r["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["queued", "succeeded"], "{id}: {log:?}");
+    }
+}
+
 /// Without any fault, no recipient is delivered twice, also by followers, whose local copy of
 /// the due queue lags the leader: a recipient stays in the node's in-flight set until its
 /// outcome is committed (the Jepsen campaign found a follower re-claiming and re-delivering
-/// recipients whose outcome was still on its way).
+/// recipients whose outcome was still on its way). And each message is delivered by the node
+/// that accepted it: the enqueue leases it to that node, which starts from memory (hand-off).
 #[test]
 fn followers_deliver_each_recipient_exactly_once() {
     let mx = Mx::start_fast();
@@ -776,19 +820,47 @@ fn followers_deliver_each_recipient_exactly_once() {
     hato_ok(&["smtp", "allow", "add", "--node", &n1, "127.0.0.0/8"]);
     route_all_to(&n1, mx.port);
     let total = 450;
+    let mut accepted_by = HashMap::<String, u64>::new();
     for i in 0..total {
         let via = &c.nodes[i % 3].smtp;
-        send(
+        let id = send(
             via,
             "app@shop.example",
             &[&format!("r{i}@dest.example")],
             "Subject: once",
             "x",
         );
+        accepted_by.insert(id, (i % 3 + 1) as u64);
     }
     wait_for("every message at the MX", Duration::from_secs(90), || {
         (mx.records().len() >= total).then_some(())
     });
+    let delivered_by: HashMap<String, u64> =
+        wait_for("every success logged", Duration::from_secs(30), || {
+            let out = hato_ok(&["log", "--node", &n1, "--limit", "5000"]);
+            let m: HashMap<String, u64> = out
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|r| r["status"] == "succeeded")
+                .map(|r| {
+                    (
+                        r["message"].as_str().unwrap().to_string(),
+                        r["node"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            (m.len() >= total).then_some(m)
+        });
+    let elsewhere: Vec<_> = accepted_by
+        .iter()
+        .filter(|(id, node)| delivered_by.get(*id) != Some(node))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "{} of {total} messages were not delivered by the node that accepted them: {:?}",
+        elsewhere.len(),
+        elsewhere.iter().take(5).collect::<Vec<_>>()
+    );
     std::thread::sleep(Duration::from_secs(2));
     let mut seen = HashMap::<String, usize>::new();
     for r in mx.records() {

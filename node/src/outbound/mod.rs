@@ -4,6 +4,11 @@
 //! - A worker only attempts a recipient after a `Command::Claim` granted it a lease through
 //!   Raft; claims are batched (one Raft write for up to `batch_size` recipients) and so are the
 //!   results (`Command::Complete`, one write per batch of outcomes).
+//! - A message accepted on this node is usually leased to it by its own enqueue
+//!   (`Command::EnqueueLeased`, when the workers have room and no recipient is blocked) and
+//!   handed to the workers from memory once committed ([`hato_cluster::Handoff`]): no claim,
+//!   no queue scan, no read of the body. Everything else (retries, messages accepted while
+//!   the workers were full, leases of a node that died) is found in the due index and claimed.
 //! - A lease lasts `lease_secs`, longer than any attempt can take. A worker never starts an
 //!   attempt it could not finish inside its lease, so two nodes attempt the same recipient only
 //!   if one of them died (or was cut off) after the remote server's `250` and before the
@@ -32,8 +37,8 @@ use std::time::Duration;
 
 pub use hato_cluster::now_ms;
 use hato_cluster::ClusterHandle;
-use hato_smtp_client::{ClientConfig, Connection, Reply, SmtpError, TlsPolicy};
-use hato_storage::command::{Claim, Complete, MessageMeta, Outcome, OutcomeKind};
+use hato_smtp_client::{ClientConfig, Connection, Reply, SmtpError};
+use hato_storage::command::{Claim, Complete, NewMessage, Outcome, OutcomeKind};
 use hato_storage::{Command, CommandResult};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -89,6 +94,8 @@ pub fn start(
         opts,
         cluster: cluster.clone(),
     });
+    // Weak: the workers stop (and the committer with them) when `worker` is dropped below.
+    cluster.set_handoff(Arc::new(Handoff(Arc::downgrade(&worker))));
     let committer = tokio::spawn(committer(cluster, rx, inflight, stop.clone()));
     tokio::spawn(async move {
         worker.clone().claim_loop().await;
@@ -107,6 +114,58 @@ pub fn start(
 /// Recipients (message id, recipient index) a node holds a lease for and has not recorded
 /// an outcome for: added when the claim is granted, removed by the committer.
 type Inflight = Arc<Mutex<HashSet<(String, u32)>>>;
+
+/// A message being delivered: what the attempts need, shared by its recipients.
+struct Loaded {
+    id: String,
+    received_ms: u64,
+    mail_from: String,
+    recipients: Vec<String>,
+    body: Vec<u8>,
+}
+
+/// Messages accepted on this node go straight to its workers (see [`hato_cluster::Handoff`]).
+struct Handoff(std::sync::Weak<Worker>);
+
+impl hato_cluster::Handoff for Handoff {
+    fn lease(&self) -> Option<Duration> {
+        let w = self.0.upgrade()?;
+        let held = w.inflight.lock().expect("inflight").len();
+        (!w.stopped() && held < w.capacity()).then_some(w.opts.lease)
+    }
+
+    fn deliver(&self, message: Box<NewMessage>, lease_until_ms: u64) {
+        // Workers already gone: the lease runs out and the message is claimed then.
+        let Some(w) = self.0.upgrade() else {
+            return;
+        };
+        let NewMessage {
+            id,
+            received_ms,
+            mail_from,
+            recipients,
+            body,
+            ..
+        } = *message;
+        let n = recipients.len() as u32;
+        let loaded = Arc::new(Loaded {
+            id,
+            received_ms,
+            mail_from,
+            recipients,
+            body,
+        });
+        {
+            let mut inflight = w.inflight.lock().expect("inflight");
+            for rcpt in 0..n {
+                inflight.insert((loaded.id.clone(), rcpt));
+            }
+        }
+        for rcpt in 0..n {
+            w.spawn_attempt(loaded.clone(), rcpt, 0, lease_until_ms);
+        }
+    }
+}
 
 struct Worker {
     cluster: ClusterHandle,
@@ -132,7 +191,7 @@ impl Worker {
     /// Find due recipients in the local state machine, claim them through Raft, and start an
     /// attempt for each granted one.
     async fn claim_loop(self: Arc<Self>) {
-        let cap = self.opts.max_connections * 4;
+        let cap = self.capacity();
         let mut stop = self.stop.clone();
         while !self.stopped() {
             let held = self.inflight.lock().expect("inflight").len();
@@ -188,13 +247,21 @@ impl Worker {
                             .lock()
                             .expect("inflight")
                             .insert((id.clone(), rcpt));
-                        let w = self.clone();
-                        tokio::spawn(async move {
-                            let o = w.attempt(&id, rcpt, item.attempts, lease_until).await;
-                            if w.outcomes.send(o).is_err() {
-                                w.inflight.lock().expect("inflight").remove(&(id, rcpt));
-                            }
-                        });
+                        let Some(message) = self.load(&id) else {
+                            tracing::error!(%id, "leased message is missing locally; giving the lease back");
+                            let _ = self.outcomes.send(Outcome {
+                                id,
+                                rcpt,
+                                at_ms: now_ms(),
+                                kind: OutcomeKind::Release,
+                                remote: String::new(),
+                                reply: String::new(),
+                                egress_ip: String::new(),
+                                return_path: String::new(),
+                            });
+                            continue;
+                        };
+                        self.spawn_attempt(message, rcpt, item.attempts, lease_until);
                     }
                     if n == 0 {
                         // Another node won them all; wait for the local copy to catch up.
@@ -253,9 +320,49 @@ impl Worker {
         }
     }
 
-    /// One attempt for one leased recipient; always returns an outcome to record.
-    async fn attempt(&self, id: &str, rcpt: u32, attempts: u32, lease_until: u64) -> Outcome {
+    /// The most recipients in flight on this node (leased and not yet recorded).
+    fn capacity(&self) -> usize {
+        self.opts.max_connections * 4
+    }
+
+    /// Start an attempt for a recipient this node holds a lease for; its outcome goes to the
+    /// committer, which releases it from `inflight` once recorded.
+    fn spawn_attempt(
+        self: &Arc<Self>,
+        message: Arc<Loaded>,
+        rcpt: u32,
+        attempts: u32,
+        lease_until: u64,
+    ) {
+        let w = self.clone();
+        tokio::spawn(async move {
+            let o = w.attempt(&message, rcpt, attempts, lease_until).await;
+            if w.outcomes.send(o).is_err() {
+                let key = (message.id.clone(), rcpt);
+                w.inflight.lock().expect("inflight").remove(&key);
+            }
+        });
+    }
+
+    /// A queued message as delivery needs it, from the local state machine.
+    fn load(&self, id: &str) -> Option<Arc<Loaded>> {
         let reader = self.cluster.reader();
+        match (reader.message(id), reader.body(id)) {
+            (Ok(Some(m)), Ok(Some(b))) => Some(Arc::new(Loaded {
+                id: id.to_string(),
+                received_ms: m.received_ms,
+                mail_from: m.mail_from,
+                recipients: m.recipients.into_iter().map(|r| r.address).collect(),
+                body: b,
+            })),
+            _ => None,
+        }
+    }
+
+    /// One attempt for one leased recipient; always returns an outcome to record.
+    async fn attempt(&self, msg: &Loaded, rcpt: u32, attempts: u32, lease_until: u64) -> Outcome {
+        let reader = self.cluster.reader();
+        let id = msg.id.as_str();
         let mut out = Outcome {
             id: id.to_string(),
             rcpt,
@@ -266,25 +373,13 @@ impl Worker {
             egress_ip: String::new(),
             return_path: String::new(),
         };
-        let (meta, body) = match (reader.message(id), reader.body(id)) {
-            (Ok(Some(m)), Ok(Some(b))) => (m, b),
-            _ => {
-                tracing::error!(%id, "leased message is missing locally; giving the lease back");
-                out.at_ms = now_ms();
-                return out;
-            }
-        };
-        let Some(address) = meta
-            .recipients
-            .get(rcpt as usize)
-            .map(|r| r.address.clone())
-        else {
+        let Some(address) = msg.recipients.get(rcpt as usize).cloned() else {
             out.at_ms = now_ms();
             return out;
         };
         out.return_path = match settings::bounce_domain(reader) {
             Some(d) => verp::encode(id, rcpt, &d),
-            None => meta.mail_from.clone(),
+            None => msg.mail_from.clone(),
         };
         let Some((_, domain)) = address.rsplit_once('@') else {
             out.at_ms = now_ms();
@@ -320,7 +415,7 @@ impl Worker {
         };
 
         let result = self
-            .deliver(&domain, &route, &out.return_path, &address, &body)
+            .deliver(&domain, &route, &out.return_path, &address, &msg.body)
             .await;
         out.at_ms = now_ms();
         match result {
@@ -345,7 +440,7 @@ impl Worker {
                         code: c.cmc_code,
                     }
                 } else {
-                    self.deferral(&meta, attempts, out.at_ms)
+                    self.deferral(msg.received_ms, attempts, out.at_ms)
                 };
             }
             Delivered::Permanent {
@@ -364,7 +459,7 @@ impl Worker {
             Delivered::Temporary { remote, detail } => {
                 out.remote = remote;
                 out.reply = detail;
-                out.kind = self.deferral(&meta, attempts, out.at_ms);
+                out.kind = self.deferral(msg.received_ms, attempts, out.at_ms);
             }
         }
         tracing::debug!(%id, rcpt, kind = ?out.kind, reply = %out.reply, "attempt done");
@@ -372,11 +467,11 @@ impl Worker {
     }
 
     /// A temporary failure: retry later, or give up once the message is too old.
-    fn deferral(&self, meta: &MessageMeta, attempts: u32, now: u64) -> OutcomeKind {
+    fn deferral(&self, received_ms: u64, attempts: u32, now: u64) -> OutcomeKind {
         next_step(
             &self.opts.retry_schedule,
             self.opts.expire_after,
-            meta.received_ms,
+            received_ms,
             attempts,
             now,
         )
@@ -423,17 +518,37 @@ impl Worker {
         for target in &dest.targets {
             for addr in &target.addrs {
                 let remote = format!("{}[{}]:{}", target.name, addr.ip(), addr.port());
-                let mut conn = match self.connection(*addr, &target.name, dest.tls).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::debug!(%remote, error = %e, "connect failed");
-                        last = from_error(remote, &e);
-                        continue;
+                let mut pooled = self.pool.take(*addr, &target.name, dest.tls);
+                let sent = loop {
+                    let reused = pooled.is_some();
+                    let mut conn = match pooled.take() {
+                        Some(c) => c,
+                        None => {
+                            match Connection::connect(
+                                &self.client_config(),
+                                *addr,
+                                &target.name,
+                                dest.tls,
+                            )
+                            .await
+                            {
+                                Ok(c) => c,
+                                Err(e) => break Err(e),
+                            }
+                        }
+                    };
+                    match conn.send(return_path, &[rcpt], body).await {
+                        // A pooled connection the server closed while it was idle fails
+                        // before the transaction starts (or says 421 at once): nothing was
+                        // taken, so try again on a new connection.
+                        Err(e) if reused && e.before_transaction() => continue,
+                        Ok(r) if reused && r.first().is_some_and(is_closing) => continue,
+                        r => break r.map(|replies| (conn, replies)),
                     }
                 };
-                let egress = conn.local_addr().ip().to_string();
-                match conn.send(return_path, &[rcpt], body).await {
-                    Ok(mut replies) => {
+                match sent {
+                    Ok((mut conn, mut replies)) => {
+                        let egress = conn.local_addr().ip().to_string();
                         let reply = match replies.pop() {
                             Some(Ok(r)) => r,
                             Some(Err(r)) => r,
@@ -443,11 +558,7 @@ impl Worker {
                                 text: "no reply for the recipient".into(),
                             },
                         };
-                        let usable = if reply.is_positive() {
-                            true
-                        } else {
-                            conn.reset().await.is_ok()
-                        };
+                        let usable = reply.is_positive() || conn.reset().await.is_ok();
                         if usable {
                             self.pool.put(*addr, &target.name, dest.tls, conn);
                         }
@@ -458,30 +569,21 @@ impl Worker {
                         };
                     }
                     Err(e) => {
-                        tracing::debug!(%remote, error = %e, "transaction failed");
+                        tracing::debug!(%remote, error = %e, "connection or transaction failed");
                         last = from_error(remote, &e);
-                        // A 5xx greeting or EHLO from one host: try the next MX.
+                        // A refused connection, or a 5xx greeting or EHLO from one host: try
+                        // the next MX.
                     }
                 }
             }
         }
         last
     }
+}
 
-    /// A pooled connection to `addr` that still answers, or a new one.
-    async fn connection(
-        &self,
-        addr: std::net::SocketAddr,
-        name: &str,
-        tls: TlsPolicy,
-    ) -> Result<Connection, SmtpError> {
-        while let Some(mut c) = self.pool.take(addr, name, tls) {
-            if c.reset().await.is_ok() {
-                return Ok(c);
-            }
-        }
-        Connection::connect(&self.client_config(), addr, name, tls).await
-    }
+/// A 421 reply: the server is closing the connection (RFC 5321 §3.8).
+fn is_closing(r: &Result<Reply, Reply>) -> bool {
+    matches!(r, Err(r) if r.code == 421)
 }
 
 /// FNV-1a: a stable hash of a message id (the same on every node).
