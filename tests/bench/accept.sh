@@ -127,7 +127,7 @@ t0=$(date +%s.%N)
 smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23021 >/dev/null
 t_acc=$(date +%s.%N)
 for _ in $(seq 1 3000); do
-    "$HATO" queue stats --node 127.0.0.1:21021 | grep -q '"pending": 0' && break
+    "$HATO" queue stats --node 127.0.0.1:21021 | grep '"pending": 0' >/dev/null && break
     sleep 0.2
 done
 t1=$(date +%s.%N)
