@@ -622,6 +622,12 @@ pub fn venv_python(tool: &str) -> PathBuf {
 fn spawn_peer(script: &str, args: &[&str], hint: &str) -> (u16, tempfile::TempDir, Child) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let child = spawn_peer_at(script, port, dir.path(), args, hint);
+    (port, dir, child)
+}
+
+/// Start `tests/peers/<script>` on `port`, storing into `dir`; returns once it said READY.
+fn spawn_peer_at(script: &str, port: u16, dir: &Path, args: &[&str], hint: &str) -> Child {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("peers")
         .join(script);
@@ -630,7 +636,7 @@ fn spawn_peer(script: &str, args: &[&str], hint: &str) -> (u16, tempfile::TempDi
         .args(["--port", &port.to_string()])
         .args(args)
         .arg("--out")
-        .arg(dir.path())
+        .arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -640,7 +646,7 @@ fn spawn_peer(script: &str, args: &[&str], hint: &str) -> (u16, tempfile::TempDi
     let mut line = String::new();
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert!(line.starts_with("READY"), "{hint}: {line:?}");
-    (port, dir, child)
+    child
 }
 
 /// A single bootstrapped node with `delivery` settings, started and leading.
@@ -692,23 +698,13 @@ impl Mx {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("peers")
-            .join("scripted_mx.py");
-        let mut child = Command::new(debian_python())
-            .arg(&path)
-            .args(["--port", &self.port.to_string(), "--no-fsync", "--out"])
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(line.starts_with("READY"), "scripted MX restart: {line:?}");
-        self.child = child;
+        self.child = spawn_peer_at(
+            "scripted_mx.py",
+            self.port,
+            self.dir.path(),
+            &["--no-fsync"],
+            "scripted MX did not restart",
+        );
     }
 
     /// One JSON object per accepted message.
