@@ -789,17 +789,13 @@ fn a_pooled_connection_the_server_closed_is_replaced_without_a_deferral() {
     wait_for("second delivered", Duration::from_secs(20), || {
         (mx.records().len() == 2).then_some(())
     });
-    let log: Vec<Value> = hato_ok(&["log", "--node", &n.raft])
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    for id in [&first, &second] {
-        let statuses: Vec<&str> = log
-            .iter()
-            .filter(|r| r["message"] == id.as_str())
-            .map(|r| r["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(statuses, ["queued", "succeeded"], "{id}: {log:?}");
+    let log = json_lines(&hato_ok(&["log", "--node", &n.raft]));
+    for (id, rcpt) in [(&first, "one@dest.example"), (&second, "two@dest.example")] {
+        assert_eq!(
+            statuses(&log, rcpt),
+            ["queued", "succeeded"],
+            "{id}: {log:?}"
+        );
     }
 }
 
@@ -838,9 +834,8 @@ fn followers_deliver_each_recipient_exactly_once() {
     let delivered_by: HashMap<String, u64> =
         wait_for("every success logged", Duration::from_secs(30), || {
             let out = hato_ok(&["log", "--node", &n1, "--limit", "5000"]);
-            let m: HashMap<String, u64> = out
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            let m: HashMap<String, u64> = json_lines(&out)
+                .into_iter()
                 .filter(|r| r["status"] == "succeeded")
                 .map(|r| {
                     (

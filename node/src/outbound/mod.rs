@@ -249,16 +249,9 @@ impl Worker {
                             .insert((id.clone(), rcpt));
                         let Some(message) = self.load(&id) else {
                             tracing::error!(%id, "leased message is missing locally; giving the lease back");
-                            let _ = self.outcomes.send(Outcome {
-                                id,
-                                rcpt,
-                                at_ms: now_ms(),
-                                kind: OutcomeKind::Release,
-                                remote: String::new(),
-                                reply: String::new(),
-                                egress_ip: String::new(),
-                                return_path: String::new(),
-                            });
+                            let mut out = released(&id, rcpt);
+                            out.at_ms = now_ms();
+                            let _ = self.outcomes.send(out);
                             continue;
                         };
                         self.spawn_attempt(message, rcpt, item.attempts, lease_until);
@@ -363,16 +356,7 @@ impl Worker {
     async fn attempt(&self, msg: &Loaded, rcpt: u32, attempts: u32, lease_until: u64) -> Outcome {
         let reader = self.cluster.reader();
         let id = msg.id.as_str();
-        let mut out = Outcome {
-            id: id.to_string(),
-            rcpt,
-            at_ms: 0,
-            kind: OutcomeKind::Release,
-            remote: String::new(),
-            reply: String::new(),
-            egress_ip: String::new(),
-            return_path: String::new(),
-        };
+        let mut out = released(id, rcpt);
         let Some(address) = msg.recipients.get(rcpt as usize).cloned() else {
             out.at_ms = now_ms();
             return out;
@@ -584,6 +568,20 @@ impl Worker {
 /// A 421 reply: the server is closing the connection (RFC 5321 §3.8).
 fn is_closing(r: &Result<Reply, Reply>) -> bool {
     matches!(r, Err(r) if r.code == 421)
+}
+
+/// The outcome that gives a lease back unattempted; attempts fill in what happened.
+fn released(id: &str, rcpt: u32) -> Outcome {
+    Outcome {
+        id: id.to_string(),
+        rcpt,
+        at_ms: 0,
+        kind: OutcomeKind::Release,
+        remote: String::new(),
+        reply: String::new(),
+        egress_ip: String::new(),
+        return_path: String::new(),
+    }
 }
 
 /// FNV-1a: a stable hash of a message id (the same on every node).
