@@ -389,20 +389,13 @@ level = "info"
         self.proc = None
 
     def kill(self):
-        with self.lock:
-            if self.proc is None:
-                return
-            self.expected_down = True
-            if self.proc.poll() is None:
-                try:
-                    self.proc.send_signal(signal.SIGCONT)
-                    self.proc.kill()
-                except OSError:
-                    pass
-            self._reap(True)
-            self.paused = False
+        self._stop(lambda p: p.kill())
 
     def terminate(self, grace):
+        """SIGTERM, then SIGKILL if it has not exited after `grace` seconds."""
+        self._stop(lambda p: (p.terminate(), p.wait(timeout=grace)))
+
+    def _stop(self, how):
         with self.lock:
             if self.proc is None:
                 return
@@ -410,13 +403,13 @@ level = "info"
             if self.proc.poll() is None:
                 try:
                     self.proc.send_signal(signal.SIGCONT)
-                    self.proc.terminate()
-                    self.proc.wait(timeout=grace)
+                    how(self.proc)
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                 except OSError:
                     pass
             self._reap(True)
+            self.paused = False
 
     def pause(self):
         with self.lock:

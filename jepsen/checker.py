@@ -521,18 +521,15 @@ def check_set_linearizability(ops, time_limit=60.0, max_configs=100000, window_l
         if S == V:
             return V, spent
         sp = dict(spent)
-        for i in bits(V & ~S):
-            key = 2 * i + ADD
-            n = sp.get(key, 0)
-            if avail.get(key, 0) - n < 1:
-                return None
-            sp[key] = n + 1
-        for i in bits(S & ~V):
-            key = 2 * i + REMOVE
-            n = sp.get(key, 0)
-            if avail.get(key, 0) - n < 1:
-                return None
-            sp[key] = n + 1
+        # Elements the list shows but S lacks need an add token; those S has but the list
+        # lacks need a remove token.
+        for mask, k in ((V & ~S, ADD), (S & ~V, REMOVE)):
+            for i in bits(mask):
+                key = 2 * i + k
+                n = sp.get(key, 0)
+                if avail.get(key, 0) - n < 1:
+                    return None
+                sp[key] = n + 1
         return V, tuple(sorted(sp.items()))
 
     def size(fr):
