@@ -59,7 +59,15 @@ pub(crate) fn start(raft: Raft) -> Batcher {
     let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
+        // The batch forms only once it may be proposed: whatever queued up while the
+        // previous batches were in flight goes into this one.
+        loop {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(first) = rx.recv().await else {
+                return;
+            };
             let mut bytes = size(&first.command);
             let mut batch = vec![first];
             while batch.len() < MAX_COMMANDS && bytes < MAX_BYTES {
@@ -72,9 +80,6 @@ pub(crate) fn start(raft: Raft) -> Batcher {
                 }
             }
             batch.retain(|p| !p.answer.is_closed());
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                return;
-            };
             let raft = raft.clone();
             tokio::spawn(async move {
                 propose(&raft, batch).await;
