@@ -219,7 +219,7 @@ fn new_message(
         recipients,
         subject: req.subject.clone(),
         message_id: Some(format!("<{message_id}>")),
-        body,
+        body: body.into(),
     }
 }
 

@@ -7,7 +7,7 @@ tonic::include_proto!("hato.cluster.v1");
 /// Encode a value into a [`Blob`].
 pub fn blob<T: serde::Serialize>(v: &T) -> Result<Blob, tonic::Status> {
     bincode::serialize(v)
-        .map(|data| Blob { data })
+        .map(|data| Blob { data: data.into() })
         .map_err(|e| tonic::Status::internal(format!("encode: {e}")))
 }
 

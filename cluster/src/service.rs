@@ -98,7 +98,7 @@ impl pb::cluster_server::Cluster for ClusterService {
                 let item = match file.read(&mut buf).await {
                     Ok(0) => break,
                     Ok(n) => Ok(Blob {
-                        data: buf[..n].to_vec(),
+                        data: buf[..n].to_vec().into(),
                     }),
                     Err(e) => Err(Status::internal(format!("read snapshot: {e}"))),
                 };

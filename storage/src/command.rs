@@ -5,6 +5,7 @@
 //! proposer), so applying them is deterministic on every node. Validate input *before*
 //! proposing: apply never fails for bad user input, it records what the command says.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// A replicated state change.
@@ -265,13 +266,14 @@ pub struct NewMessage {
     pub subject: String,
     /// The Message-ID header, if present.
     pub message_id: Option<String>,
-    /// The message as it will be delivered (headers and body).
+    /// The message as it will be delivered (headers and body). Shared, not copied, by the
+    /// clones a write makes on its way through the batcher, the log cache and the hand-off.
     #[serde(with = "serde_bytes_compat")]
-    pub body: Vec<u8>,
+    pub body: Bytes,
 }
 
-/// bincode handles `Vec<u8>` efficiently already; this keeps the field explicit for other
-/// serializers (JSON would otherwise write an array of numbers).
+/// Serialized as bytes: bincode writes them as they are, and other serializers get a byte
+/// string rather than a sequence of numbers (JSON still reads either).
 mod serde_bytes_compat {
     use serde::{Deserializer, Serializer};
 
@@ -279,7 +281,11 @@ mod serde_bytes_compat {
         s.serialize_bytes(v)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: From<Vec<u8>>,
+    {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Vec<u8>;
@@ -303,7 +309,7 @@ mod serde_bytes_compat {
                 Ok(out)
             }
         }
-        d.deserialize_byte_buf(V)
+        d.deserialize_byte_buf(V).map(T::from)
     }
 }
 

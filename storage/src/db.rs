@@ -30,8 +30,9 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, &cache)));
     let db = Arc::new(DB::open_cf_descriptors(&opts, dir.join("db"), cfs)?);
-    let log = LogStore::new(db.clone());
-    let sm = StateMachineStore::new(db, dir.join("snapshots"))?;
+    let applied = Arc::default();
+    let log = LogStore::new(db.clone(), Arc::clone(&applied));
+    let sm = StateMachineStore::new(db, dir.join("snapshots"), applied)?;
     Ok((log, sm))
 }
 

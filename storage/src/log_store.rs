@@ -3,10 +3,19 @@
 //! Contract: `append` writes all given entries in one synced write batch, then reports them
 //! flushed; `save_vote` is synced too, `save_committed` is not (see there). Entries are bincode-encoded
 //! `openraft::Entry<TypeConfig>` under their big-endian index.
+//!
+//! The newest entries this process appended are also kept in memory ([`Recent`], a bounded
+//! contiguous suffix of the log), because openraft reads each entry back right after appending
+//! it: once per follower to replicate it and once to apply it. Served from memory those reads
+//! share the entries' message bodies instead of reading and decoding a copy from RocksDB each.
+//! Entries leave the memory once applied (with a margin for a follower a round behind) or when
+//! it exceeds its byte bound; reads of older entries go to RocksDB.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError};
@@ -18,10 +27,89 @@ use crate::error::StoreError;
 use crate::keys::{self, CF_RAFT_LOG, CF_RAFT_META};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
-/// Raft log storage. Cheap to clone: clones share the database.
+/// Raft log storage. Cheap to clone: clones share the database and the recent entries.
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    recent: Arc<Mutex<Recent>>,
+    /// The state machine's last applied index.
+    applied: Arc<AtomicU64>,
+}
+
+/// The newest appended entries, as written. Invariant: `entries` is empty or holds every
+/// index from its first key to the last index of the log (a contiguous suffix), so a read
+/// starting at or after the first key is answered entirely from here.
+#[derive(Default)]
+pub(crate) struct Recent {
+    /// Each entry with its encoded size.
+    entries: BTreeMap<u64, (Entry, usize)>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// Encoded bytes kept at most (the oldest entries go first): enough for the entries a
+    /// leader has appended and not yet replicated and applied, at any message size.
+    const MAX_BYTES: usize = 16 << 20;
+    /// Applied entries kept, for a follower that is a round or two behind.
+    const KEEP_APPLIED: u64 = 16;
+
+    /// Add an entry just written to the log, and drop what is no longer needed: entries
+    /// applied more than [`Self::KEEP_APPLIED`] entries ago, and the oldest beyond
+    /// [`Self::MAX_BYTES`].
+    fn push(&mut self, entry: Entry, size: usize, applied: u64) {
+        let index = entry.log_id.index;
+        let follows = self
+            .entries
+            .last_key_value()
+            .is_none_or(|(last, _)| index == last + 1);
+        if !follows {
+            // Not the next index (the log was replaced under us): start over from here.
+            self.clear_from(0);
+        }
+        self.entries.insert(index, (entry, size));
+        self.bytes += size;
+        let stale = applied.saturating_sub(Self::KEEP_APPLIED);
+        while let Some((&first, _)) = self.entries.first_key_value() {
+            let over = self.bytes > Self::MAX_BYTES && self.entries.len() > 1;
+            if first >= stale && !over {
+                break;
+            }
+            if let Some((_, (_, n))) = self.entries.pop_first() {
+                self.bytes -= n;
+            }
+        }
+    }
+
+    /// Forget the entries from `index` on (a truncated log).
+    fn clear_from(&mut self, index: u64) {
+        for (_, (_, n)) in self.entries.split_off(&index) {
+            self.bytes -= n;
+        }
+    }
+
+    /// Forget the entries up to and including `index` (a purged log).
+    fn clear_to(&mut self, index: u64) {
+        let kept = self.entries.split_off(&index.saturating_add(1));
+        let gone = std::mem::replace(&mut self.entries, kept);
+        for (_, (_, n)) in gone {
+            self.bytes -= n;
+        }
+    }
+
+    /// The entries of `range`, if they are all here.
+    fn get<RB: RangeBounds<u64>>(&self, start: u64, range: &RB) -> Option<Vec<Entry>> {
+        let (&first, _) = self.entries.first_key_value()?;
+        if start < first {
+            return None;
+        }
+        Some(
+            self.entries
+                .range(start..)
+                .take_while(|(i, _)| range.contains(*i))
+                .map(|(_, (e, _))| e.clone())
+                .collect(),
+        )
+    }
 }
 
 fn sync_opts() -> WriteOptions {
@@ -39,8 +127,17 @@ pub(crate) fn write_err(e: impl std::error::Error + 'static) -> StorageError {
 }
 
 impl LogStore {
-    pub(crate) fn new(db: Arc<DB>) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Arc<DB>, applied: Arc<AtomicU64>) -> Self {
+        Self {
+            db,
+            recent: Arc::default(),
+            applied,
+        }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        // Every update leaves `Recent` consistent, so a panic elsewhere cannot corrupt it.
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn cf_log(&self) -> &ColumnFamily {
@@ -129,6 +226,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(x) => x.saturating_add(1),
             Bound::Unbounded => 0,
         };
+        if let Some(entries) = self.recent().get(start, &range) {
+            return Ok(entries);
+        }
         let mut out = Vec::new();
         let it = self.db.iterator_cf(
             self.cf_log(),
@@ -198,9 +298,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // One synced batch per append call: openraft hands us every entry that queued up
         // since the last flush, which is what makes concurrent proposals share one fsync.
         let mut batch = WriteBatch::default();
+        let mut written = Vec::new();
         for e in entries {
             let v = bincode::serialize(&e).map_err(write_err)?;
-            batch.put_cf(self.cf_log(), keys::log_key(e.log_id.index), v);
+            batch.put_cf(self.cf_log(), keys::log_key(e.log_id.index), &v);
+            written.push((e, v.len()));
         }
         let db = self.db.clone();
         let res = tokio::task::spawn_blocking(move || db.write_opt(batch, &sync_opts()))
@@ -208,6 +310,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| write_err(std::io::Error::other(e)))?;
         match res {
             Ok(()) => {
+                let applied = self.applied.load(Ordering::Relaxed);
+                let mut recent = self.recent();
+                for (e, size) in written {
+                    recent.push(e, size, applied);
+                }
+                drop(recent);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -220,6 +328,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.recent().clear_from(log_id.index);
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(
             self.cf_log(),
@@ -233,6 +342,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // Record the purge point first, so a crash in between leaves only extra entries.
         self.put_meta(keys::META_LAST_PURGED, &log_id)?;
+        self.recent().clear_to(log_id.index);
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(
             self.cf_log(),

@@ -33,6 +33,9 @@ pub struct StateMachineStore {
     pub(crate) snap_dir: PathBuf,
     /// Serialises updates of the current-snapshot record (build and install may overlap).
     pub(crate) snap_lock: Arc<std::sync::Mutex<()>>,
+    /// The last applied index, shared with the log store: entries applied are no longer
+    /// kept in its memory (see `log_store::Recent`).
+    pub(crate) applied: Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub(crate) fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
@@ -81,6 +84,13 @@ impl<'a> Txn<'a> {
     pub(crate) fn put(&mut self, cf: &'static str, key: Vec<u8>, value: Vec<u8>) {
         self.batch.put_cf(self.cf(cf), &key, &value);
         self.overlay.insert((cf, key), Some(value));
+    }
+
+    /// Put a value no command reads back through the transaction (message bodies): written to
+    /// the batch straight from `value`, without the overlay's copy.
+    pub(crate) fn put_unread(&mut self, cf: &'static str, key: Vec<u8>, value: &[u8]) {
+        self.batch.put_cf(self.cf(cf), &key, value);
+        self.overlay.remove(&(cf, key));
     }
 
     /// Delete the keys `from..to` of `cf` (not reflected in the overlay: only for records
@@ -727,7 +737,7 @@ fn enqueue(
         put_bounce(txn, &meta, *i, rec, 10)?;
     }
     txn.put(CF_QUEUE, mk, enc(&meta)?);
-    txn.put(CF_BODIES, keys::body_key(&m.id), m.body.clone());
+    txn.put_unread(CF_BODIES, keys::body_key(&m.id), &m.body);
     bump(txn, m.received_ms, "received", (queued + blocked) as u64)?;
     bump(txn, m.received_ms, "queued", queued as u64)?;
     bump(txn, m.received_ms, "blocked", blocked as u64)?;
@@ -1048,7 +1058,11 @@ fn delete_queued(
 }
 
 impl StateMachineStore {
-    pub(crate) fn new(db: Arc<DB>, snap_dir: PathBuf) -> Result<Self, crate::StoreError> {
+    pub(crate) fn new(
+        db: Arc<DB>,
+        snap_dir: PathBuf,
+        applied: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Self, crate::StoreError> {
         std::fs::create_dir_all(&snap_dir)?;
         for e in std::fs::read_dir(&snap_dir)?.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
@@ -1060,6 +1074,7 @@ impl StateMachineStore {
             db,
             snap_dir,
             snap_lock: Arc::default(),
+            applied,
         };
         snapshot::resume_interrupted_install(&sm)?;
         Ok(sm)
@@ -1132,6 +1147,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         if let Some(last) = last {
             commit(&db, txn, last)?;
+            self.applied
+                .store(last.index, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(results)
     }

@@ -61,7 +61,7 @@ fn message(id: &str, rcpts: &[&str], at: u64) -> Command {
         recipients: rcpts.iter().map(|r| r.to_string()).collect(),
         subject: "hi".into(),
         message_id: Some("<m@example.com>".into()),
-        body: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+        body: bytes::Bytes::from_static(b"Subject: hi\r\n\r\nbody\r\n"),
     }))
 }
 

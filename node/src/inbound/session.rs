@@ -782,7 +782,7 @@ impl Session {
             recipients: tx.recipients,
             subject: facts.subject,
             message_id: facts.message_id,
-            body,
+            body: body.into(),
         };
         match self
             .inb

@@ -121,7 +121,7 @@ struct Loaded {
     received_ms: u64,
     mail_from: String,
     recipients: Vec<String>,
-    body: Vec<u8>,
+    body: bytes::Bytes,
 }
 
 /// Messages accepted on this node go straight to its workers (see [`hato_cluster::Handoff`]).
@@ -346,7 +346,7 @@ impl Worker {
                 received_ms: m.received_ms,
                 mail_from: m.mail_from,
                 recipients: m.recipients.into_iter().map(|r| r.address).collect(),
-                body: b,
+                body: b.into(),
             })),
             _ => None,
         }
