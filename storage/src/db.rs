@@ -18,6 +18,9 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // The state machine writes without the WAL (`state_machine::commit`): flushing every
+    // column family together keeps what is on disk one consistent applied state.
+    opts.set_atomic_flush(true);
     // Memory bounds, whatever the queue holds: all memtables together flush at 64 MB (each
     // column family would otherwise keep up to 2 x 64 MB), and every column family reads
     // through one 48 MB block cache. SST index blocks stay outside the cache (in a cache this

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError};
-use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use rocksdb::{ColumnFamily, Direction, FlushOptions, IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -340,6 +340,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // The state machine's writes skip the WAL: before entries leave the log, put what
+        // applying them did on disk, or a crash could leave the state behind the log's start.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let cfs: Vec<_> = keys::all_cfs()
+                .into_iter()
+                .filter_map(|n| db.cf_handle(n))
+                .collect();
+            let mut fo = FlushOptions::default();
+            fo.set_wait(true);
+            db.flush_cfs_opt(&cfs, &fo)
+        })
+        .await
+        .map_err(|e| write_err(std::io::Error::other(e)))?
+        .map_err(write_err)?;
         // Record the purge point first, so a crash in between leaves only extra entries.
         self.put_meta(keys::META_LAST_PURGED, &log_id)?;
         self.recent().clear_to(log_id.index);

@@ -105,16 +105,21 @@ impl<'a> Txn<'a> {
     }
 }
 
-/// Write a transaction with `last` as the last applied log id. Not synced on its own: the
-/// Raft log (same WAL) is synced, and anything lost here is re-applied from the log after a
-/// crash.
+/// Write a transaction with `last` as the last applied log id, to the memtables only: the
+/// Raft log already holds every applied entry durably, so the state's writes skip the WAL
+/// (which would otherwise write each message body a second time). The database flushes all
+/// column families atomically (`db::open`), so what is on disk is always the state as of one
+/// applied log id; after a crash openraft re-applies the entries after it from the log, and
+/// the log store flushes before it purges entries (`LogStore::purge`).
 fn commit(db: &DB, mut txn: Txn<'_>, last: LogId) -> Result<(), StorageError> {
     txn.put(
         CF_SM_META,
         keys::SM_LAST_APPLIED.to_vec(),
         bincode::serialize(&last).map_err(sm_write_err)?,
     );
-    db.write(txn.batch).map_err(sm_write_err)
+    let mut wo = rocksdb::WriteOptions::default();
+    wo.disable_wal(true);
+    db.write_opt(txn.batch, &wo).map_err(sm_write_err)
 }
 
 /// Apply one command to the transaction. The only writer of replicated data.
