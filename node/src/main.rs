@@ -114,6 +114,13 @@ fn main() -> ExitCode {
     if !matches!(args.command, Command::Serve(_)) {
         // Client subcommands authenticate to the internode port with this secret.
         hato_cluster::auth::set_secret(std::env::var("HATO_CLUSTER_SECRET").ok());
+        // Output piped into `head` or `grep -q`: end quietly when the reader goes away, as
+        // other command-line tools do, instead of panicking on the failed write. (The server
+        // keeps ignoring SIGPIPE: a client hanging up must not stop it.)
+        // SAFETY: called before any other thread writes to a pipe; SIG_DFL is a valid handler.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
     let res = rt.block_on(async move {
         match args.command {

@@ -69,3 +69,28 @@ fn config_check_does_not_print_the_cluster_secret() {
     assert!(out.contains("ok"));
     assert!(!out.contains("s3cret-s3cret-s3cret"), "{out}");
 }
+
+/// A client's output piped into a reader that is gone (`hato ... | head -0`): the command ends
+/// by SIGPIPE like other command-line tools, not with a panic message.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/hato.example.toml");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(hato_tests::hato_bin())
+        .args(["config", "check", template])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    const SIGPIPE: i32 = 13; // Linux
+    assert_eq!(
+        out.status.signal(),
+        Some(SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
