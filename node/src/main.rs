@@ -101,6 +101,9 @@ enum ConfigCmd {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if matches!(args.command, Command::Serve(_)) {
+        limit_malloc_arenas();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -163,6 +166,18 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// glibc gives each thread that allocates under contention an arena of its own and keeps what
+/// those arenas once held: a node taking a million messages peaked at 308 MB, 220 MB with two
+/// arenas, at the same throughput. `MALLOC_ARENA_MAX` in the environment still wins.
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called before any other thread exists; M_ARENA_MAX takes a count.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }
