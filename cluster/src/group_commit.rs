@@ -6,7 +6,8 @@
 //! is committed and applied; a caller that gave up (timed out) before its command was proposed
 //! is left out of the batch, so "no answer" never means "accepted later". Batches are bounded
 //! in count and bytes so an entry stays well under the RPC size limit. At most `IN_FLIGHT`
-//! batches are in flight at a time; the next one forms meanwhile.
+//! batches are in flight at a time; the next one forms when a slot frees, from everything
+//! that queued up meanwhile.
 
 use hato_storage::{Command, CommandResult};
 use std::sync::Arc;
