@@ -158,8 +158,8 @@ fn main() -> ExitCode {
         }
     });
     // Do not wait for background blocking work still running (a snapshot being built of a
-    // large state can take minutes): everything committed is already in RocksDB's WAL, and an
-    // unfinished snapshot is simply built again later.
+    // large state can take minutes): everything committed is already in the synced Raft log,
+    // and an unfinished snapshot is simply built again later.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,8 +7,9 @@
 //!   applied by [`StateMachineStore::apply`] in one `WriteBatch` that also records
 //!   `last_applied` (and the membership), so the state on disk is always a prefix of the log.
 //! - Raft log appends are fsync'd (`sync = true`) before openraft is told they are flushed;
-//!   state-machine writes share the same WAL, so any applied write lost in a crash is re-applied
-//!   from the log on restart.
+//!   state-machine writes skip the WAL and all column families flush atomically, so after a
+//!   crash the state on disk is the state as of one applied entry and the entries after it
+//!   are re-applied from the log on restart (the log store flushes before it purges).
 //! - Snapshots are streamed files built from a RocksDB point-in-time snapshot of the state
 //!   column families ([`snapshot`]), and installed by rewriting those column families.
 //! - Nothing in this crate opens a socket.
