@@ -1,19 +1,86 @@
-//! Opening a node's RocksDB with every column family.
+//! Opening a node's two RocksDB databases: the Raft log (`data_dir/raft`) and the state
+//! machine (`data_dir/db`).
+//!
+//! Contract: the log's writes are synced through its own WAL, whose files are recycled; the
+//! state's writes skip the WAL, and its column families flush atomically. Two databases, not
+//! one, because RocksDB orders every write of a database through one write queue: in a shared
+//! database an apply (a memtable insert) waited for the next append's fsync, and a WAL-less
+//! write forbids recycling WAL files (deleting a WAL file every flush stalled the next fsync
+//! behind the file system's discard). A data directory from before the split, with the log in
+//! `db`, is converted on open (`migrate_log`).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use crate::error::StoreError;
 use crate::keys;
 use crate::log_store::LogStore;
 use crate::state_machine::StateMachineStore;
 
-/// Open (or create) the database under `dir/db` and return the two openraft stores that share
-/// it. Snapshot files live in `dir/snapshots`.
+/// Open (or create) the databases under `dir` and return the two openraft stores. Snapshot
+/// files live in `dir/snapshots`.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
     std::fs::create_dir_all(dir)?;
+    // Every column family of both databases reads through one block cache. SST index blocks
+    // stay outside it (in a cache this small they were evicted by bodies and decompressed
+    // again on every read: LZ4 took over half the CPU of a drain).
+    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+    let state_path = dir.join("db");
+    let legacy = legacy_log_cfs(&state_path)?;
+    let mut names = keys::state_db_cfs();
+    names.extend(legacy.iter().copied());
+    let mut state = DB::open_cf_descriptors(
+        &state_options(),
+        &state_path,
+        names
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(*n, cf_options(n, &cache))),
+    )?;
+    let log_path = dir.join("raft");
+    if !legacy.is_empty() {
+        if !log_path.exists() {
+            migrate_log(&state, dir, &cache)?;
+        }
+        for name in legacy {
+            state.drop_cf(name)?;
+        }
+    }
+    let state = Arc::new(state);
+    let log = Arc::new(open_log_db(&log_path, &cache)?);
+    let applied = Arc::default();
+    let log = LogStore::new(log, state.clone(), Arc::clone(&applied));
+    let sm = StateMachineStore::new(state, dir.join("snapshots"), applied)?;
+    Ok((log, sm))
+}
+
+/// Memtables of the log's database...
+const LOG_MEMTABLES_BYTES: usize = 32 << 20;
+/// ...and of the state's: each database flushes when its memtables reach this, whatever the
+/// queue holds (64 MB in all, as when both shared one database).
+const STATE_MEMTABLES_BYTES: usize = 32 << 20;
+/// Block cache shared by every column family.
+const BLOCK_CACHE_BYTES: usize = 48 << 20;
+/// WAL files the log's database keeps for reuse instead of deleting them.
+const RECYCLED_WAL_FILES: usize = 4;
+
+/// RocksDB's environment with its flush and compaction threads at a lower CPU and I/O
+/// priority than the rest of the process: on a busy node the threads that accept mail and
+/// sync the log get the cores and the disk first.
+fn background_env() -> &'static rocksdb::Env {
+    static ENV: OnceLock<rocksdb::Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = rocksdb::Env::new().expect("RocksDB's default environment");
+        env.lower_thread_pool_cpu_priority();
+        env.lower_high_priority_thread_pool_cpu_priority();
+        env.lower_thread_pool_io_priority();
+        env.lower_high_priority_thread_pool_io_priority();
+        env
+    })
+}
+
+fn state_options() -> Options {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -21,28 +88,85 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
     // The state machine writes without the WAL (`state_machine::commit`): flushing every
     // column family together keeps what is on disk one consistent applied state.
     opts.set_atomic_flush(true);
-    // Memory bounds, whatever the queue holds: all memtables together flush at 64 MB (each
-    // column family would otherwise keep up to 2 x 64 MB), and every column family reads
-    // through one 48 MB block cache. SST index blocks stay outside the cache (in a cache this
-    // small they were evicted by bodies and decompressed again on every read: LZ4 took over
-    // half the CPU of a drain); bodies use 16 KB blocks so their index stays small (~8 MB
-    // per million queued 4 KB messages).
-    opts.set_db_write_buffer_size(MEMTABLES_BYTES);
-    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-    let cfs = keys::all_cfs()
-        .into_iter()
-        .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, &cache)));
-    let db = Arc::new(DB::open_cf_descriptors(&opts, dir.join("db"), cfs)?);
-    let applied = Arc::default();
-    let log = LogStore::new(db.clone(), Arc::clone(&applied));
-    let sm = StateMachineStore::new(db, dir.join("snapshots"), applied)?;
-    Ok((log, sm))
+    opts.set_db_write_buffer_size(STATE_MEMTABLES_BYTES);
+    opts.set_env(background_env());
+    opts
 }
 
-/// Memtable budget of the whole database.
-const MEMTABLES_BYTES: usize = 64 << 20;
-/// Block cache shared by every column family.
-const BLOCK_CACHE_BYTES: usize = 48 << 20;
+fn log_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // A WAL file is freed only once both column families have flushed what it holds; the
+    // small `raft_meta` would otherwise pin every WAL file until the total WAL size forced it.
+    opts.set_atomic_flush(true);
+    opts.set_db_write_buffer_size(LOG_MEMTABLES_BYTES);
+    // Reuse WAL files: no delete (and discard) of the old file and no new file to allocate at
+    // every flush, and an fsync that overwrites an existing file has no size to record.
+    opts.set_recycle_log_file_num(RECYCLED_WAL_FILES);
+    opts.set_env(background_env());
+    opts
+}
+
+fn open_log_db(path: &Path, cache: &rocksdb::Cache) -> Result<DB, StoreError> {
+    Ok(DB::open_cf_descriptors(
+        &log_options(),
+        path,
+        keys::LOG_CFS
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(*n, cf_options(n, cache))),
+    )?)
+}
+
+/// The log's column families still in the state's database (a data directory written before
+/// the log had its own), if any.
+fn legacy_log_cfs(state_path: &Path) -> Result<Vec<&'static str>, StoreError> {
+    if !state_path.join("CURRENT").exists() {
+        return Ok(Vec::new()); // no database yet
+    }
+    let names = DB::list_cf(&Options::default(), state_path)?;
+    Ok(keys::LOG_CFS
+        .iter()
+        .copied()
+        .filter(|c| names.iter().any(|n| n == c))
+        .collect())
+}
+
+/// Copy the log out of the state's database into `dir/raft`. The copy is built in
+/// `dir/raft.new` and renamed into place once synced, so a crash part-way leaves the old
+/// layout, which the next open converts again from the start.
+fn migrate_log(state: &DB, dir: &Path, cache: &rocksdb::Cache) -> Result<(), StoreError> {
+    let tmp = dir.join("raft.new");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    let log = open_log_db(&tmp, cache)?;
+    let mut sync = WriteOptions::default();
+    sync.set_sync(true);
+    for name in keys::LOG_CFS {
+        let (from, to) = (cf(state, name), cf(&log, name));
+        let mut batch = WriteBatch::default();
+        for item in state.iterator_cf(from, IteratorMode::Start) {
+            let (k, v) = item?;
+            batch.put_cf(to, k, v);
+            if batch.size_in_bytes() >= 16 << 20 {
+                log.write_opt(std::mem::take(&mut batch), &sync)?;
+            }
+        }
+        log.write_opt(batch, &sync)?;
+    }
+    log.flush_wal(true)?;
+    drop(log);
+    std::fs::rename(&tmp, dir.join("raft"))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+    db.cf_handle(name)
+        .expect("both databases are opened with every log column family")
+}
 
 fn cf_options(name: &str, cache: &rocksdb::Cache) -> Options {
     let mut o = Options::default();
@@ -50,7 +174,8 @@ fn cf_options(name: &str, cache: &rocksdb::Cache) -> Options {
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_block_cache(cache);
     if name == keys::CF_RAFT_LOG || name == keys::CF_BODIES {
-        // Large, write-once values: bigger memtables, fewer compactions, bigger blocks.
+        // Large, write-once values: bigger memtables, fewer compactions, bigger blocks (and
+        // so a smaller index: ~8 MB per million queued 4 KB bodies).
         o.set_write_buffer_size(32 << 20);
         table.set_block_size(16 << 10);
     }

@@ -40,9 +40,12 @@ pub const STATE_CFS: &[&str] = &[
     CF_SETTINGS,
 ];
 
-/// All column families of a node's database.
-pub fn all_cfs() -> Vec<&'static str> {
-    let mut v = vec![CF_RAFT_LOG, CF_RAFT_META, CF_SM_META];
+/// Column families of the Raft log's database (`data_dir/raft`).
+pub const LOG_CFS: &[&str] = &[CF_RAFT_LOG, CF_RAFT_META];
+
+/// Column families of the state machine's database (`data_dir/db`).
+pub fn state_db_cfs() -> Vec<&'static str> {
+    let mut v = vec![CF_SM_META];
     v.extend_from_slice(STATE_CFS);
     v
 }
@@ -235,6 +238,7 @@ mod tests {
     #[test]
     fn state_cfs_do_not_include_raft_cfs() {
         assert!(!STATE_CFS.contains(&CF_RAFT_LOG));
-        assert_eq!(all_cfs().len(), STATE_CFS.len() + 3);
+        assert_eq!(state_db_cfs().len(), STATE_CFS.len() + 1);
+        assert!(state_db_cfs().iter().all(|c| !LOG_CFS.contains(c)));
     }
 }

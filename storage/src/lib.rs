@@ -1,15 +1,16 @@
 //! Hato storage: the RocksDB-backed Raft log and state machine.
 //!
 //! Contract:
-//! - One RocksDB instance per node holds both the Raft log (`raft_log`, `raft_meta`) and the
-//!   replicated state machine (one column family per kind of data, see [`keys`]).
+//! - Two RocksDB instances per node ([`db`]): the Raft log (`raft_log`, `raft_meta`) in
+//!   `data_dir/raft`, and the replicated state machine (one column family per kind of data,
+//!   see [`keys`]) in `data_dir/db`.
 //! - [`Command`] is the only write language of the state machine. Every committed command is
 //!   applied by [`StateMachineStore::apply`] in one `WriteBatch` that also records
 //!   `last_applied` (and the membership), so the state on disk is always a prefix of the log.
 //! - Raft log appends are fsync'd (`sync = true`) before openraft is told they are flushed;
-//!   state-machine writes skip the WAL and all column families flush atomically, so after a
-//!   crash the state on disk is the state as of one applied entry and the entries after it
-//!   are re-applied from the log on restart (the log store flushes before it purges).
+//!   state-machine writes skip the WAL and the state's column families flush atomically, so
+//!   after a crash the state on disk is the state as of one applied entry and the entries
+//!   after it are re-applied from the log on restart (the log store flushes before it purges).
 //! - Snapshots are streamed files built from a RocksDB point-in-time snapshot of the state
 //!   column families ([`snapshot`]), and installed by rewriting those column families.
 //! - Nothing in this crate opens a socket.

@@ -30,7 +30,10 @@ use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 /// Raft log storage. Cheap to clone: clones share the database and the recent entries.
 #[derive(Clone)]
 pub struct LogStore {
+    /// The log's own database (`data_dir/raft`).
     db: Arc<DB>,
+    /// The state machine's database, flushed before entries are purged.
+    state: Arc<DB>,
     recent: Arc<Mutex<Recent>>,
     /// The state machine's last applied index.
     applied: Arc<AtomicU64>,
@@ -127,9 +130,10 @@ pub(crate) fn write_err(e: impl std::error::Error + 'static) -> StorageError {
 }
 
 impl LogStore {
-    pub(crate) fn new(db: Arc<DB>, applied: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(db: Arc<DB>, state: Arc<DB>, applied: Arc<AtomicU64>) -> Self {
         Self {
             db,
+            state,
             recent: Arc::default(),
             applied,
         }
@@ -342,9 +346,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // The state machine's writes skip the WAL: before entries leave the log, put what
         // applying them did on disk, or a crash could leave the state behind the log's start.
-        let db = self.db.clone();
+        let db = self.state.clone();
         tokio::task::spawn_blocking(move || {
-            let cfs: Vec<_> = keys::all_cfs()
+            let cfs: Vec<_> = keys::state_db_cfs()
                 .into_iter()
                 .filter_map(|n| db.cf_handle(n))
                 .collect();

@@ -416,6 +416,7 @@ fn a_lost_cluster_is_rebuilt_from_a_backup() {
         String::from_utf8_lossy(&r.stderr)
     );
     assert!(!n11.dir.join("data").join("db").exists());
+    assert!(!n11.dir.join("data").join("raft").exists());
 
     hato_ok(&[
         "restore",

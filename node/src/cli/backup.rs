@@ -74,8 +74,11 @@ pub struct RestoreArgs {
 
 pub fn restore(a: RestoreArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&a.config)?;
-    let db_dir = cfg.data_dir.join("db");
-    if db_dir.exists() && std::fs::read_dir(&db_dir)?.next().is_some() {
+    let holds_data = |d: &str| -> std::io::Result<bool> {
+        let dir = cfg.data_dir.join(d);
+        Ok(dir.exists() && std::fs::read_dir(&dir)?.next().is_some())
+    };
+    if holds_data("db")? || holds_data("raft")? {
         bail!(
             "{} already holds a database; restore into an empty data_dir (move it away first)",
             cfg.data_dir.display()

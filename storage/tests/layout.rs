@@ -1,0 +1,110 @@
+//! The Raft log has its own database (`data_dir/raft`), apart from the state machine's
+//! (`data_dir/db`). A data directory written before the split, with the log's column families
+//! inside `db`, is converted when it is opened, and a conversion that was cut short starts
+//! again from the old layout.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use hato_storage::command::NewMessage;
+use hato_storage::keys;
+use hato_storage::types::{Entry, LogId, Vote};
+use hato_storage::{Command, LogStore};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
+use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader};
+use rocksdb::{IteratorMode, Options, DB};
+
+fn entry(index: u64, body_len: usize) -> Entry {
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(2, 1), index),
+        payload: EntryPayload::Normal(Command::Enqueue(Box::new(NewMessage {
+            id: format!("m{index}"),
+            received_ms: index,
+            via: "smtp".into(),
+            source_ip: "192.0.2.1".into(),
+            auth_user: None,
+            api_data: None,
+            mail_from: "app@example.com".into(),
+            recipients: vec!["to@example.net".into()],
+            subject: "s".into(),
+            message_id: None,
+            body: Bytes::from(vec![b'a' + (index % 26) as u8; body_len]),
+        }))),
+    }
+}
+
+fn encoded(entries: &[Entry]) -> Vec<Vec<u8>> {
+    entries
+        .iter()
+        .map(|e| bincode::serialize(e).expect("encode"))
+        .collect()
+}
+
+/// Move the log's column families into `db` and delete `raft`: the layout of a data directory
+/// written before the log had a database of its own.
+fn make_old_layout(dir: &Path) {
+    let mut opts = Options::default();
+    opts.create_missing_column_families(true);
+    let log = DB::open_cf(&opts, dir.join("raft"), keys::LOG_CFS).expect("open raft");
+    let mut all = keys::state_db_cfs();
+    all.extend_from_slice(keys::LOG_CFS);
+    let state = DB::open_cf(&opts, dir.join("db"), &all).expect("open db");
+    for name in keys::LOG_CFS {
+        let (from, to) = (log.cf_handle(name).unwrap(), state.cf_handle(name).unwrap());
+        for item in log.iterator_cf(from, IteratorMode::Start) {
+            let (k, v) = item.expect("read");
+            state.put_cf(to, k, v).expect("write");
+        }
+    }
+    drop((log, state));
+    std::fs::remove_dir_all(dir.join("raft")).expect("remove raft");
+}
+
+async fn assert_log(log: &mut LogStore, want: &[Entry], vote: &Vote) {
+    assert_eq!(log.read_vote().await.expect("vote").as_ref(), Some(vote));
+    let got = log.try_get_log_entries(0..).await.expect("entries");
+    assert_eq!(encoded(&got), encoded(want));
+    let state = log.get_log_state().await.expect("state");
+    assert_eq!(state.last_log_id, want.last().map(|e| e.log_id));
+}
+
+fn state_db_has_log_cfs(dir: &Path) -> bool {
+    let names = DB::list_cf(&Options::default(), dir.join("db")).expect("list column families");
+    keys::LOG_CFS.iter().any(|c| names.iter().any(|n| n == c))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_with_the_log_in_the_state_database_is_converted_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vote = Vote::new(2, 1);
+    // 40 entries, every fifth with a 300 KB body, so the copy spans several write batches.
+    let entries: Vec<Entry> = (1..=40)
+        .map(|i| entry(i, if i % 5 == 0 { 300 << 10 } else { 100 }))
+        .collect();
+    {
+        let (mut log, _sm) = hato_storage::open(dir.path()).expect("open");
+        log.save_vote(&vote).await.expect("vote");
+        log.blocking_append(entries.clone()).await.expect("append");
+    }
+    make_old_layout(dir.path());
+    assert!(state_db_has_log_cfs(dir.path()));
+    // A conversion cut short by a crash left a partial copy behind.
+    std::fs::create_dir_all(dir.path().join("raft.new")).expect("mkdir");
+    std::fs::write(dir.path().join("raft.new/CURRENT"), b"garbage").expect("write");
+
+    let (mut log, sm) = hato_storage::open(dir.path()).expect("open the old layout");
+    assert_log(&mut log, &entries, &vote).await;
+    assert!(dir.path().join("raft").is_dir());
+    assert!(!dir.path().join("raft.new").exists());
+    assert!(
+        !state_db_has_log_cfs(dir.path()),
+        "the old copy stays in db"
+    );
+
+    // It keeps working, and opens again as the new layout.
+    let more = vec![entry(41, 200)];
+    log.blocking_append(more.clone()).await.expect("append");
+    drop((log, sm));
+    let (mut log, _sm) = hato_storage::open(dir.path()).expect("reopen");
+    assert_log(&mut log, &[entries, more].concat(), &vote).await;
+}
