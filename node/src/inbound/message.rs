@@ -82,10 +82,15 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// The longest line (without its line ending) in `msg`.
 pub fn longest_line(msg: &[u8]) -> usize {
-    msg.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
-        .max()
-        .unwrap_or(0)
+    // Line ends found with memchr (SIMD), not byte by byte: every accepted message is scanned.
+    let mut longest = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', msg).chain(std::iter::once(msg.len())) {
+        let line = &msg[start..end];
+        longest = longest.max(line.strip_suffix(b"\r").unwrap_or(line).len());
+        start = end + 1;
+    }
+    longest
 }
 
 /// Everything the trace header says about the session.
@@ -166,5 +171,9 @@ mod tests {
     fn longest_line_ignores_line_endings() {
         assert_eq!(longest_line(b"ab\r\nabcd\r\n"), 4);
         assert_eq!(longest_line(b""), 0);
+        assert_eq!(longest_line(b"abc"), 3);
+        assert_eq!(longest_line(b"a\nabcdef"), 6);
+        assert_eq!(longest_line(b"abcdef\r\n\r\n"), 6);
+        assert_eq!(longest_line(b"\n\n"), 0);
     }
 }

@@ -191,8 +191,11 @@ impl Session {
         let mut buf = vec![0u8; 64 * 1024];
         let mut first = std::mem::take(&mut self.pending);
         loop {
-            let data: Vec<u8> = if !first.is_empty() {
-                std::mem::take(&mut first)
+            // Input read ahead of the session (by the PROXY header parser) first, then reads
+            // straight into `buf`: the bytes are processed where they were read, not copied.
+            let pending = std::mem::take(&mut first);
+            let data: &[u8] = if !pending.is_empty() {
+                &pending
             } else {
                 let limit = match self.input {
                     Input::Data(_) | Input::Bdat(_) => self.inb.limits.data_timeout,
@@ -206,11 +209,11 @@ impl Session {
                     }
                     // Closed by the client: whatever was in flight is dropped, nothing queued.
                     Ok(Ok(0)) => return Ok(()),
-                    Ok(Ok(n)) => buf[..n].to_vec(),
+                    Ok(Ok(n)) => &buf[..n],
                     Ok(Err(e)) => return Err(e),
                 }
             };
-            match self.ingest(&data).await {
+            match self.ingest(data).await {
                 Next::Continue => self.flush().await?,
                 Next::Close => {
                     let _ = self.flush().await;
