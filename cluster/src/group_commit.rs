@@ -7,7 +7,7 @@
 //! is left out of the batch, so "no answer" never means "accepted later". Batches are bounded
 //! in count and bytes so an entry stays well under the RPC size limit. At most `IN_FLIGHT`
 //! batches are in flight at a time; the next one forms when a slot frees, from everything
-//! that queued up meanwhile.
+//! that queued up meanwhile. A single-voter cluster has one batch in flight.
 
 use hato_storage::{Command, CommandResult};
 use std::sync::Arc;
@@ -23,8 +23,10 @@ const MAX_COMMANDS: usize = 128;
 const MAX_BYTES: usize = 8 << 20;
 /// Batches proposed and not yet applied. More than one lets the leader's log write of the
 /// next batch overlap the replication of the previous one; openraft still merges entries
-/// that queue up meanwhile into one log append (one fsync).
-const IN_FLIGHT: usize = 2;
+/// that queue up meanwhile into one log append (one fsync). A cluster of one voter has no
+/// replication to overlap: a second batch would only split the first, so it has one in flight
+/// (100 KB at 1,000 msg/s on one node: p99 8-9 ms against 10 ms with two).
+const IN_FLIGHT: u32 = 2;
 
 struct Pending {
     command: Command,
@@ -58,12 +60,21 @@ fn size(c: &Command) -> usize {
 /// Start the batching task for `raft`.
 pub(crate) fn start(raft: Raft) -> Batcher {
     let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT as usize));
     tokio::spawn(async move {
         // The batch forms only once it may be proposed: whatever queued up while the
         // previous batches were in flight goes into this one.
         loop {
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            let alone = raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .count()
+                <= 1;
+            let slots = if alone { IN_FLIGHT } else { 1 };
+            let Ok(permit) = in_flight.clone().acquire_many_owned(slots).await else {
                 return;
             };
             let Some(first) = rx.recv().await else {
