@@ -80,32 +80,31 @@ fn background_env() -> &'static rocksdb::Env {
     })
 }
 
-fn state_options() -> Options {
+/// Options shared by both databases, with `memtables` bytes of memtables in all.
+fn db_options(memtables: usize) -> Options {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    // The state machine writes without the WAL (`state_machine::commit`): flushing every
-    // column family together keeps what is on disk one consistent applied state.
+    // Every column family of a database flushes together. The state: it is written without
+    // the WAL (`state_machine::commit`), so what is on disk stays one consistent applied
+    // state. The log: a WAL file is freed only once every column family has flushed what it
+    // holds, and the small `raft_meta` would otherwise pin them all.
     opts.set_atomic_flush(true);
-    opts.set_db_write_buffer_size(STATE_MEMTABLES_BYTES);
+    opts.set_db_write_buffer_size(memtables);
     opts.set_env(background_env());
     opts
 }
 
+fn state_options() -> Options {
+    db_options(STATE_MEMTABLES_BYTES)
+}
+
 fn log_options() -> Options {
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    // A WAL file is freed only once both column families have flushed what it holds; the
-    // small `raft_meta` would otherwise pin every WAL file until the total WAL size forced it.
-    opts.set_atomic_flush(true);
-    opts.set_db_write_buffer_size(LOG_MEMTABLES_BYTES);
+    let mut opts = db_options(LOG_MEMTABLES_BYTES);
     // Reuse WAL files: no delete (and discard) of the old file and no new file to allocate at
     // every flush, and an fsync that overwrites an existing file has no size to record.
     opts.set_recycle_log_file_num(RECYCLED_WAL_FILES);
-    opts.set_env(background_env());
     opts
 }
 
