@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hato_tests::{hato, hato_ok, http_get, wait_for, Node, NodeOpts};
+use hato_tests::{hato, hato_ok, http_get, set_setting, wait_for, Node, NodeOpts};
 
 fn ready(n: &Node) {
     wait_for("node ready", Duration::from_secs(30), || {
@@ -55,14 +55,7 @@ fn put_restart_read() {
 
     // Crash restart: everything acknowledged before SIGKILL is there afterwards.
     for i in 0..20 {
-        hato_ok(&[
-            "settings",
-            "set",
-            "--node",
-            &n.raft,
-            &format!("k{i}"),
-            &i.to_string(),
-        ]);
+        assert!(set_setting(&n.raft, &format!("k{i}"), &i.to_string()));
     }
     n.kill();
     n.start();
@@ -183,14 +176,7 @@ fn a_crash_after_the_log_was_purged_keeps_every_write() {
     n.start();
     ready(&n);
     for i in 0..60 {
-        hato_ok(&[
-            "settings",
-            "set",
-            "--node",
-            &n.raft,
-            &format!("p{i}"),
-            &i.to_string(),
-        ]);
+        assert!(set_setting(&n.raft, &format!("p{i}"), &i.to_string()));
     }
     let before = n.status().unwrap();
     n.kill();
