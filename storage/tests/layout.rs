@@ -5,32 +5,17 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
-use hato_storage::command::NewMessage;
 use hato_storage::keys;
-use hato_storage::types::{Entry, LogId, Vote};
-use hato_storage::{Command, LogStore};
+use hato_storage::types::{Entry, Vote};
+use hato_storage::LogStore;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
-use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader};
+use openraft::RaftLogReader;
 use rocksdb::{IteratorMode, Options, DB};
 
+mod common;
+
 fn entry(index: u64, body_len: usize) -> Entry {
-    Entry {
-        log_id: LogId::new(CommittedLeaderId::new(2, 1), index),
-        payload: EntryPayload::Normal(Command::Enqueue(Box::new(NewMessage {
-            id: format!("m{index}"),
-            received_ms: index,
-            via: "smtp".into(),
-            source_ip: "192.0.2.1".into(),
-            auth_user: None,
-            api_data: None,
-            mail_from: "app@example.com".into(),
-            recipients: vec!["to@example.net".into()],
-            subject: "s".into(),
-            message_id: None,
-            body: Bytes::from(vec![b'a' + (index % 26) as u8; body_len]),
-        }))),
-    }
+    common::enqueue_entry(2, index, vec![b'a' + (index % 26) as u8; body_len])
 }
 
 fn encoded(entries: &[Entry]) -> Vec<Vec<u8>> {

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use bytes::Bytes;
-use hato_storage::command::NewMessage;
-use hato_storage::types::{Entry, LogId};
+use hato_storage::types::Entry;
 use hato_storage::{Command, LogStore};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
-use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader};
+use openraft::{EntryPayload, RaftLogReader};
+
+mod common;
 
 /// xorshift64: reproducible without a dependency.
 struct Rng(u64);
@@ -30,23 +30,8 @@ impl Rng {
 }
 
 fn entry(term: u64, index: u64, body_len: usize) -> Entry {
-    let body: Vec<u8> = (0..body_len).map(|i| (i as u64 ^ index) as u8).collect();
-    Entry {
-        log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
-        payload: EntryPayload::Normal(Command::Enqueue(Box::new(NewMessage {
-            id: format!("m{index}-{term}"),
-            received_ms: index,
-            via: "smtp".into(),
-            source_ip: "192.0.2.1".into(),
-            auth_user: None,
-            api_data: None,
-            mail_from: "app@example.com".into(),
-            recipients: vec!["to@example.net".into()],
-            subject: "s".into(),
-            message_id: None,
-            body: Bytes::from(body),
-        }))),
-    }
+    let body = (0..body_len).map(|i| (i as u64 ^ index) as u8).collect();
+    common::enqueue_entry(term, index, body)
 }
 
 fn body_len(e: &Entry) -> usize {
