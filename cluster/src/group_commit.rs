@@ -1,6 +1,6 @@
-//! Group commit on the leader: messages to enqueue that arrive while a write is in flight are
-//! proposed together as one `Command::Batch` entry, so they share one log fsync and one
-//! replication round instead of paying one each.
+//! Group commit on the leader: messages to enqueue and delivery outcomes (`Complete`) that
+//! arrive while a write is in flight are proposed together as one `Command::Batch` entry, so
+//! they share one log fsync and one replication round instead of paying one each.
 //!
 //! Contract: a caller's answer is its own command's result, only after the entry holding it
 //! is committed and applied; a caller that gave up (timed out) before its command was proposed

@@ -496,15 +496,18 @@ impl ClusterHandle {
         .await
     }
 
-    /// Apply `command` if this node is the leader. Messages to enqueue go through the group
-    /// commit ([`group_commit`]): those arriving while a write is in flight share the next
-    /// log entry.
+    /// Apply `command` if this node is the leader. Messages to enqueue and delivery outcomes
+    /// go through the group commit ([`group_commit`]): those arriving while a write is in
+    /// flight share the next log entry.
     pub async fn write_here(
         &self,
         command: Command,
         timeout: Duration,
     ) -> Result<CommandResult, ClusterError> {
-        if matches!(command, Command::Enqueue(_) | Command::EnqueueLeased { .. }) {
+        if matches!(
+            command,
+            Command::Enqueue(_) | Command::EnqueueLeased { .. } | Command::Complete(_)
+        ) {
             return match tokio::time::timeout(timeout, self.inner.batcher.write(command)).await {
                 Err(_) => Err(ClusterError::NoQuorum {
                     waited_ms: ms(timeout),

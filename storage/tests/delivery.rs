@@ -666,24 +666,34 @@ async fn purge_removes_old_finished_records_only() {
 }
 
 /// A group-commit batch applies exactly like the same commands as separate entries, and
-/// answers each command's own result in order.
+/// answers each command's own result in order. Delivery outcomes share batches with enqueues.
 #[tokio::test]
 async fn a_batch_applies_like_separate_entries() {
-    let block = Command::Block {
-        address: "blocked@x.example".into(),
-        reason: "manual".into(),
-        at_ms: 1,
-    };
+    let setup = vec![
+        Command::Block {
+            address: "blocked@x.example".into(),
+            reason: "manual".into(),
+            at_ms: 1,
+        },
+        leased(message("d1", &["d@x.example", "e@x.example"], 50), 1, 1000),
+    ];
     let cmds = vec![
         message("b1", &["a@x.example", "blocked@x.example"], 100),
+        complete(
+            1,
+            vec![
+                outcome("d1", 0, 100, OutcomeKind::Succeeded),
+                outcome("d1", 1, 100, OutcomeKind::Deferred { next_at_ms: 9000 }),
+            ],
+        ),
         message("b2", &["c@y.example"], 101),
         message("b1", &["a@x.example"], 102), // a retry of b1: a duplicate
     ];
     let mut one = Sm::new();
-    one.apply(block.clone()).await;
+    one.apply_all(setup.clone()).await;
     let separate = one.apply_all(cmds.clone()).await;
     let mut two = Sm::new();
-    two.apply(block).await;
+    two.apply_all(setup).await;
     let batched = two.apply(Command::Batch(cmds)).await;
     assert_eq!(batched, CommandResult::Batch(separate.clone()));
     assert_eq!(
@@ -695,14 +705,21 @@ async fn a_batch_applies_like_separate_entries() {
         }
     );
     assert!(matches!(
-        separate[2],
+        separate[3],
         CommandResult::Enqueued {
             duplicate: true,
             ..
         }
     ));
     let (r1, r2) = (one.sm.reader(), two.sm.reader());
+    assert_eq!(
+        r1.pending_count().unwrap(),
+        3,
+        "b1, b2, and d1's deferred recipient"
+    );
     assert_eq!(r1.pending_count().unwrap(), r2.pending_count().unwrap());
+    assert_eq!(one.work("d1"), two.work("d1"));
+    assert_eq!(r1.message("d1").unwrap(), r2.message("d1").unwrap());
     assert_eq!(
         r1.deliveries(0, 100).unwrap(),
         r2.deliveries(0, 100).unwrap()
