@@ -364,15 +364,21 @@ impl Connection {
             }));
         }
 
-        // The message, dot-stuffed chunk by chunk, then the final reply.
+        // The message, dot-stuffed chunk by chunk (the terminator goes out with the last
+        // chunk: one write for a small message), then the final reply.
         let mut stuffer = DotStuffer::default();
-        let mut out = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 32);
-        for chunk in message.chunks(DATA_CHUNK) {
+        let mut out = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 32 + 5);
+        let mut chunks = message.chunks(DATA_CHUNK).peekable();
+        loop {
             out.clear();
-            stuffer.push(chunk, &mut out);
+            if let Some(chunk) = chunks.next() {
+                stuffer.push(chunk, &mut out);
+            }
+            if chunks.peek().is_none() {
+                break;
+            }
             self.wire.write_all(&out, limit, "message data").await?;
         }
-        out.clear();
         stuffer.finish(&mut out);
         self.wire.write_all(&out, limit, "message data").await?;
         let done = self
@@ -441,7 +447,7 @@ impl Plan {
         if caps.size {
             mail.push_str(&format!(" SIZE={}", message.len()));
         }
-        if caps.eightbitmime && message.iter().any(|&b| b >= 0x80) {
+        if caps.eightbitmime && !message.is_ascii() {
             mail.push_str(" BODY=8BITMIME");
         }
         if utf8 {
