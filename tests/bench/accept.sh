@@ -160,12 +160,21 @@ lat() { # target rate
         python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s offered, %.0f/s done, p50 %.1f ms, p99 %.1f ms, %d errors" % (d["offered_rate"], d["achieved_rate"], d["p50_ms"], d["p99_ms"], d["errors"]))'
 }
 half() { printf '%.0f' "$(echo "$1/2" | bc -l)"; }
+# Before each latency run, let the machine settle (at most 30 s): the throughput run before
+# leaves flushes, compactions and queued deliveries behind, and a latency figure taken while
+# they finish measures the previous run, not the offered load. Quiet means under 2 MB/s
+# written and under 20% CPU busy over one second (vmstat).
+settle() {
+    for _ in $(seq 1 30); do
+        vmstat 1 2 | tail -1 | awk '{ exit !($10 < 2048 && $13 + $14 < 20) }' && return 0
+    done
+}
 echo "== accept latency (open loop, $CONC connections, $SIZE bytes, each at half its own peak)"
-printf '%-34s %s\n' "Hato, 1 node" "$(lat 127.0.0.1:23011 "$(half "$h1")")"
-printf '%-34s %s\n' "Hato, 3 nodes" "$(lat 127.0.0.1:23031 "$(half "$h3")")"
-printf '%-34s %s\n' "Hato, 3 nodes, at 1 node's half" "$(lat 127.0.0.1:23031 "$(half "$h1")")"
-printf '%-34s %s\n' "Postfix" "$(lat 127.0.0.1:20027 "$(half "$pf")")"
-printf '%-34s %s\n' "aiosmtpd durable sink" "$(lat 127.0.0.1:20026 "$(half "$durable")")"
+settle; printf '%-34s %s\n' "Hato, 1 node" "$(lat 127.0.0.1:23011 "$(half "$h1")")"
+settle; printf '%-34s %s\n' "Hato, 3 nodes" "$(lat 127.0.0.1:23031 "$(half "$h3")")"
+settle; printf '%-34s %s\n' "Hato, 3 nodes, at 1 node's half" "$(lat 127.0.0.1:23031 "$(half "$h1")")"
+settle; printf '%-34s %s\n' "Postfix" "$(lat 127.0.0.1:20027 "$(half "$pf")")"
+settle; printf '%-34s %s\n' "aiosmtpd durable sink" "$(lat 127.0.0.1:20026 "$(half "$durable")")"
 
 # Resources of the single acceptance node over one more run: bytes written and fsync calls
 # per accepted message (perf counts the fsync/fdatasync syscalls of the process), peak RSS.
