@@ -51,9 +51,12 @@ pub fn state_db_cfs() -> Vec<&'static str> {
 }
 
 pub const META_VOTE: &[u8] = b"vote";
+/// The committed log id before it moved to the state's `sm_meta` (read when that has none).
 pub const META_COMMITTED: &[u8] = b"committed";
 pub const META_LAST_PURGED: &[u8] = b"last_purged";
 pub const SM_LAST_APPLIED: &[u8] = b"last_applied";
+/// The committed log id, a hint for re-applying after a restart (`LogStore::save_committed`).
+pub const SM_COMMITTED: &[u8] = b"committed";
 pub const SM_MEMBERSHIP: &[u8] = b"membership";
 pub const SM_SNAPSHOT_META: &[u8] = b"snapshot_meta";
 pub const SM_SNAPSHOT_SEQ: &[u8] = b"snapshot_seq";

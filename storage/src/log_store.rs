@@ -1,8 +1,9 @@
 //! The Raft log on RocksDB (`raft_log` and `raft_meta` column families).
 //!
 //! Contract: `append` writes all given entries in one synced write batch, then reports them
-//! flushed; `save_vote` is synced too, `save_committed` is not (see there). Entries are bincode-encoded
-//! `openraft::Entry<TypeConfig>` under their big-endian index.
+//! flushed; `save_vote` is synced too. `save_committed` writes to the state's database, not
+//! synced (see there). Entries are bincode-encoded `openraft::Entry<TypeConfig>` under their
+//! big-endian index.
 //!
 //! The newest entries this process appended are also kept in memory ([`Recent`], a bounded
 //! contiguous suffix of the log), because openraft reads each entry back right after appending
@@ -275,19 +276,41 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.get_meta(keys::META_VOTE)
     }
 
-    /// Not synced: the committed index is a hint for re-applying after a restart (openraft
-    /// recovers it from a quorum otherwise); syncing it cost one extra fsync per commit.
+    /// Kept with the state, not the log, and written without a WAL: the committed index is a
+    /// hint for re-applying after a restart (openraft recovers it from a quorum otherwise, and
+    /// a value behind the applied state is ignored), and it reaches disk with the state's
+    /// atomic flush. Openraft awaits this call before it applies the entries: written to the
+    /// log's database it queued behind the next append's fsync in RocksDB's write queue,
+    /// holding the applies (and every reply) for that long.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let v = bincode::serialize(&committed).map_err(write_err)?;
-        self.db
-            .put_cf(self.cf_meta(), keys::META_COMMITTED, v)
+        let cf = self
+            .state
+            .cf_handle(keys::CF_SM_META)
+            .expect("sm_meta column family");
+        let mut wo = WriteOptions::default();
+        wo.disable_wal(true);
+        self.state
+            .put_cf_opt(cf, keys::SM_COMMITTED, v, &wo)
             .map_err(write_err)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self
-            .get_meta::<Option<LogId>>(keys::META_COMMITTED)?
-            .flatten())
+        let cf = self
+            .state
+            .cf_handle(keys::CF_SM_META)
+            .expect("sm_meta column family");
+        match self
+            .state
+            .get_cf(cf, keys::SM_COMMITTED)
+            .map_err(read_err)?
+        {
+            Some(v) => Ok(bincode::deserialize::<Option<LogId>>(&v).map_err(read_err)?),
+            // Written by an older version, in the log's metadata.
+            None => Ok(self
+                .get_meta::<Option<LogId>>(keys::META_COMMITTED)?
+                .flatten()),
+        }
     }
 
     async fn append<I>(

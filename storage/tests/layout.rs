@@ -93,3 +93,47 @@ async fn a_data_dir_with_the_log_in_the_state_database_is_converted_on_open() {
     let (mut log, _sm) = hato_storage::open(dir.path()).expect("reopen");
     assert_log(&mut log, &[entries, more].concat(), &vote).await;
 }
+
+/// The committed log id lives with the state (written without a WAL, on disk with the state's
+/// flush), so saving it never waits behind an append's fsync; a value an older version kept in
+/// the log's metadata is still read until a new one is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committed_index_is_kept_with_the_state() {
+    use hato_storage::types::LogId;
+    use openraft::CommittedLeaderId;
+    let id = |i| LogId::new(CommittedLeaderId::new(2, 1), i);
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _sm) = hato_storage::open(dir.path()).expect("open");
+        assert_eq!(log.read_committed().await.expect("read"), None);
+    }
+    // An older version's value, in the log's metadata.
+    {
+        let log = DB::open_cf(&Options::default(), dir.path().join("raft"), keys::LOG_CFS)
+            .expect("open raft");
+        let cf = log.cf_handle(keys::CF_RAFT_META).expect("raft_meta");
+        let v = bincode::serialize(&Some(id(7))).expect("encode");
+        log.put_cf(cf, keys::META_COMMITTED, v).expect("write");
+    }
+    {
+        let (mut log, _sm) = hato_storage::open(dir.path()).expect("open");
+        assert_eq!(log.read_committed().await.expect("read"), Some(id(7)));
+        log.save_committed(Some(id(9))).await.expect("save");
+        assert_eq!(log.read_committed().await.expect("read"), Some(id(9)));
+    }
+    let (mut log, _sm) = hato_storage::open(dir.path()).expect("reopen");
+    assert_eq!(
+        log.read_committed().await.expect("read"),
+        Some(id(9)),
+        "flushed with the state when the database closed"
+    );
+    let state = DB::open_cf_for_read_only(
+        &Options::default(),
+        dir.path().join("db"),
+        keys::state_db_cfs(),
+        false,
+    )
+    .expect("open db read-only");
+    let cf = state.cf_handle(keys::CF_SM_META).expect("sm_meta");
+    assert!(state.get_cf(cf, keys::SM_COMMITTED).expect("get").is_some());
+}
