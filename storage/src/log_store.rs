@@ -281,7 +281,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// a value behind the applied state is ignored), and it reaches disk with the state's
     /// atomic flush. Openraft awaits this call before it applies the entries: written to the
     /// log's database it queued behind the next append's fsync in RocksDB's write queue,
-    /// holding the applies (and every reply) for that long.
+    /// holding the applies (and every reply) for that long. For the same reason it never waits
+    /// out a write stall of the state's database (its memtables full, a flush behind): that
+    /// would hold the Raft core, heartbeats included, on a runtime thread. Then this value is
+    /// skipped; the next commit writes a newer one.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let v = bincode::serialize(&committed).map_err(write_err)?;
         let cf = self
@@ -290,9 +293,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .expect("sm_meta column family");
         let mut wo = WriteOptions::default();
         wo.disable_wal(true);
-        self.state
-            .put_cf_opt(cf, keys::SM_COMMITTED, v, &wo)
-            .map_err(write_err)
+        wo.set_no_slowdown(true);
+        match self.state.put_cf_opt(cf, keys::SM_COMMITTED, v, &wo) {
+            Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => {
+                tracing::debug!(error = %e, "committed index not saved: write stall");
+                Ok(())
+            }
+            r => r.map_err(write_err),
+        }
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
