@@ -168,6 +168,7 @@ settle() {
     for _ in $(seq 1 30); do
         vmstat 1 2 | tail -1 | awk '{ exit !($10 < 2048 && $13 + $14 < 20) }' && return 0
     done
+    return 0 # still busy: measure anyway
 }
 echo "== accept latency (open loop, $CONC connections, $SIZE bytes, each at half its own peak)"
 settle; printf '%-34s %s\n' "Hato, 1 node" "$(lat 127.0.0.1:23011 "$(half "$h1")")"
