@@ -157,6 +157,13 @@ impl LogStore {
             .expect("raft_meta column family")
     }
 
+    /// The state database's `sm_meta`, where the committed index is kept.
+    fn cf_state_meta(&self) -> &ColumnFamily {
+        self.state
+            .cf_handle(keys::CF_SM_META)
+            .expect("sm_meta column family")
+    }
+
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         match self.db.get_cf(self.cf_meta(), key).map_err(read_err)? {
             None => Ok(None),
@@ -287,10 +294,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// skipped; the next commit writes a newer one.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let v = bincode::serialize(&committed).map_err(write_err)?;
-        let cf = self
-            .state
-            .cf_handle(keys::CF_SM_META)
-            .expect("sm_meta column family");
+        let cf = self.cf_state_meta();
         let mut wo = WriteOptions::default();
         wo.disable_wal(true);
         wo.set_no_slowdown(true);
@@ -304,10 +308,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        let cf = self
-            .state
-            .cf_handle(keys::CF_SM_META)
-            .expect("sm_meta column family");
+        let cf = self.cf_state_meta();
         match self
             .state
             .get_cf(cf, keys::SM_COMMITTED)
