@@ -353,10 +353,12 @@ async fn required_tls_without_starttls_fails() {
 
 #[tokio::test]
 async fn closed_port_is_a_transient_connect_error() {
-    let addr = {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        listener.local_addr().unwrap()
-    };
+    // A port bound and not listening: connecting is refused, and no other test's listener
+    // can be given it meanwhile (a port freed by dropping a listener could be, and then the
+    // connection was reset instead of refused).
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind((Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let addr = reserved.local_addr().unwrap();
     let err = Connection::connect(&config(), addr, "mx.test", TlsPolicy::Opportunistic)
         .await
         .expect_err("nothing listens");
