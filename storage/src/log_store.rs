@@ -122,6 +122,18 @@ fn sync_opts() -> WriteOptions {
     wo
 }
 
+/// The bincode value under `key`, if any.
+fn get_decoded<T: DeserializeOwned>(
+    db: &DB,
+    cf: &ColumnFamily,
+    key: &[u8],
+) -> Result<Option<T>, StorageError> {
+    match db.get_cf(cf, key).map_err(read_err)? {
+        None => Ok(None),
+        Some(v) => Ok(Some(bincode::deserialize(&v).map_err(read_err)?)),
+    }
+}
+
 pub(crate) fn read_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::read_logs(AnyError::new(&e)).into()
 }
@@ -165,10 +177,7 @@ impl LogStore {
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        match self.db.get_cf(self.cf_meta(), key).map_err(read_err)? {
-            None => Ok(None),
-            Some(v) => Ok(Some(bincode::deserialize(&v).map_err(read_err)?)),
-        }
+        get_decoded(&self.db, self.cf_meta(), key)
     }
 
     fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
@@ -308,13 +317,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        let cf = self.cf_state_meta();
-        match self
-            .state
-            .get_cf(cf, keys::SM_COMMITTED)
-            .map_err(read_err)?
-        {
-            Some(v) => Ok(bincode::deserialize::<Option<LogId>>(&v).map_err(read_err)?),
+        match get_decoded::<Option<LogId>>(&self.state, self.cf_state_meta(), keys::SM_COMMITTED)? {
+            Some(committed) => Ok(committed),
             // Written by an older version, in the log's metadata.
             None => Ok(self
                 .get_meta::<Option<LogId>>(keys::META_COMMITTED)?
