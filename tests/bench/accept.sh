@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/lib.sh
 N="${1:-5000}"; SIZE="${2:-4096}"; CONC="${3:-20}"
-ensure_packages postfix python3-aiosmtpd
+ensure_packages postfix python3-aiosmtpd curl
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
 if [ -z "${HATO_BIN:-}" ]; then cargo build --release --locked --bin hato >/dev/null; fi
 HATO="${HATO_BIN:-$CARGO_TARGET_DIR/release/hato}"
@@ -33,19 +33,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Time `smtp-source` sending N messages of SIZE bytes over CONC connections to $1.
+# Time `smtp-source` sending N messages of SIZE bytes over CONC connections to $1; its CPU
+# seconds (user + system) go to $W/source.cpu.
 rate() {
-    local t0 t1
+    local t0 t1 TIMEFORMAT='%U %S'
     t0=$(date +%s.%N)
-    smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example "$1" >/dev/null
+    { time smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example "$1" >/dev/null; } 2>"$W/source.time"
     t1=$(date +%s.%N)
+    awk '{print $1 + $2}' "$W/source.time" >"$W/source.cpu"
     echo "$N / ($t1 - $t0)" | bc -l
 }
+# CPU seconds (user + system) a process has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# Microseconds of CPU per message between two cpu() readings.
+per_msg() { printf '%.0f' "$(echo "($2 - $1) * 1000000 / $N" | bc -l)"; }
 
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
 
 # 1. smtp-sink: accepts and discards (not durable: a ceiling for the load generator).
 smtp-sink -u "$(id -un | sed 's/^root$/nobody/')" 127.0.0.1:20025 1000 & pids+=("$!")
+sink_pid=$!
 wait_port 20025
 
 # 2. The durable aiosmtpd sink: writes and fsyncs each message (and its log line) before 250.
@@ -104,6 +111,18 @@ start_hato 2 1 true    # one node that also delivers (end to end)
 "$HATO" route set --node 127.0.0.1:21021 '*' --host 127.0.0.1 --port 20025 >/dev/null
 
 echo "== acceptance: $N messages of $SIZE bytes over $CONC connections ($(nproc) cores, $(date -u +%F))"
+# The disk's fsync latency bounds every durable system's accept latency, and it moves a lot
+# between machines (and between hours on a shared host): 500 appends of 4 KB, each followed
+# by fdatasync, before the systems are loaded.
+/usr/bin/python3 - "$W/fsync-probe" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+block, lat = b"x" * 4096, []
+for _ in range(500):
+    t = time.perf_counter(); os.write(fd, block); os.fdatasync(fd); lat.append(time.perf_counter() - t)
+lat.sort()
+print("%-34s p50 %.2f ms, p99 %.2f ms (4 KB append + fdatasync, 500 times)" % ("disk", lat[250] * 1e3, lat[494] * 1e3))
+PY
 sink=$(rate 127.0.0.1:20025);    printf '%-34s %8.0f msg/s (not durable: ceiling)\n' "smtp-sink" "$sink"
 durable=$(rate 127.0.0.1:20026); printf '%-34s %8.0f msg/s\n' "aiosmtpd durable sink (fsync)" "$durable"
 # Postfix delivers to smtp-sink while it accepts (it is a relay); wait for its queue to be empty
@@ -117,23 +136,36 @@ done
 t1=$(date +%s.%N)
 pf_e2e=$(echo "$N / ($t1 - $t0)" | bc -l)
 printf '%-34s %8.0f msg/s  %.2fx the durable sink (end to end %.0f msg/s, drained %d in %.1f s)\n' "Postfix relay (durable queue)" "$pf" "$(echo "$pf/$durable" | bc -l)" "$pf_e2e" "$N" "$(echo "$t1 - $t0" | bc -l)"
+pid_h1=$(pgrep -f "$W/hato1-1/hato.toml" | head -1)
+c0=$(cpu "$pid_h1")
 h1=$(rate 127.0.0.1:23011)
+acc_hato_us=$(per_msg "$c0" "$(cpu "$pid_h1")"); acc_source_us=$(per_msg 0 "$(cat "$W/source.cpu")")
 printf '%-34s %8.0f msg/s  %.2fx the durable sink, %.2fx Postfix\n' "Hato, 1 node" "$h1" "$(echo "$h1/$durable" | bc -l)" "$(echo "$h1/$pf" | bc -l)"
 h3=$(rate 127.0.0.1:23031)
 printf '%-34s %8.0f msg/s  %.2fx the durable sink, %.2fx Postfix\n' "Hato, 3 nodes (via node 1)" "$h3" "$(echo "$h3/$durable" | bc -l)" "$(echo "$h3/$pf" | bc -l)"
 
-# End to end: accepted by one node, delivered to smtp-sink; time until the queue is empty.
+# End to end: accepted by one node, delivered to smtp-sink; time until the queue is empty
+# (its /status, polled every 10 ms: the run takes about a second at the default size, so a
+# coarser poll would count its own granularity as delivery time). The CPU each process spent
+# per message shows what relaying costs, and what smtp-sink, sharing the two cores, costs.
+pid_e2e=$(pgrep -f "$W/hato1-2/hato.toml" | head -1)
+c0=$(cpu "$pid_e2e"); k0=$(cpu "$sink_pid")
 t0=$(date +%s.%N)
-smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23021 >/dev/null
+TIMEFORMAT='%U %S'
+{ time smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23021 >/dev/null; } 2>"$W/source.time"
+unset TIMEFORMAT
 t_acc=$(date +%s.%N)
-for _ in $(seq 1 3000); do
-    "$HATO" queue stats --node 127.0.0.1:21021 | grep '"pending": 0' >/dev/null && break
-    sleep 0.2
+for _ in $(seq 1 30000); do
+    curl -s http://127.0.0.1:22021/status | grep -q '"pending":0[,}]' && break
+    sleep 0.01
 done
 t1=$(date +%s.%N)
+e2e_hato_us=$(per_msg "$c0" "$(cpu "$pid_e2e")"); e2e_sink_us=$(per_msg "$k0" "$(cpu "$sink_pid")")
+e2e_source_us=$(per_msg 0 "$(awk '{print $1 + $2}' "$W/source.time")")
 e2e=$(echo "$N / ($t1 - $t0)" | bc -l)
 acc=$(echo "$N / ($t_acc - $t0)" | bc -l)
-printf '%-34s %8.0f msg/s  (%.2fx its own acceptance, %.2fx Postfix end to end, drained %d in %.1f s)\n' "Hato, 1 node, end to end" "$e2e" "$(echo "$e2e/$acc" | bc -l)" "$(echo "$e2e/$pf_e2e" | bc -l)" "$N" "$(echo "$t1 - $t0" | bc -l)"
+printf '%-34s %8.0f msg/s  (%.2fx its own acceptance, %.2fx the acceptance-only node, %.2fx Postfix end to end, drained %d in %.2f s)\n' "Hato, 1 node, end to end" "$e2e" "$(echo "$e2e/$acc" | bc -l)" "$(echo "$e2e/$h1" | bc -l)" "$(echo "$e2e/$pf_e2e" | bc -l)" "$N" "$(echo "$t1 - $t0" | bc -l)"
+printf '%-34s acceptance only: Hato %s + smtp-source %s; end to end: Hato %s + smtp-source %s + smtp-sink %s\n' "  CPU us per message" "$acc_hato_us" "$acc_source_us" "$e2e_hato_us" "$e2e_source_us" "$e2e_sink_us"
 
 # HTTP API acceptance (CMC send.json, 20 keep-alive connections, SIZE bytes of text). The API
 # requires a sending domain, so every message is DKIM-signed (Ed25519 here).

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Backlog benchmark: queue N messages in one Hato node with delivery off, note its memory with
 # the backlog queued, then restart it with delivery on (to smtp-sink) and time the drain.
+# Last, a fresh node with delivery on takes the same N messages while it delivers them
+# (sustained end to end, against the acceptance-only rate of the first phase).
 #
 #   tests/bench/backlog.sh [MESSAGES] [SIZE_BYTES] [CONNECTIONS]   (default 1000000 4096 20)
 #
-# Prints acceptance rate, RSS with the backlog queued, drain time and rate, and peak RSS.
-# Needs about MESSAGES x 3 x SIZE bytes of disk (1,000,000 x 4 KB: ~12 GB) under /tmp.
+# Prints acceptance rate, RSS with the backlog queued, drain time and rate, peak RSS, and the
+# sustained end-to-end rate. Needs about MESSAGES x 3 x SIZE bytes of disk (1,000,000 x 4 KB:
+# ~12 GB) under /tmp.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/lib.sh
@@ -63,6 +66,7 @@ echo "== backlog: $N messages of $SIZE bytes over $CONC connections ($(nproc) co
 t0=$(now)
 smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23201 >/dev/null
 t1=$(now)
+acc_rate=$(echo "$N / ($t1 - $t0)" | bc -l)
 pending=$("$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p')
 printf 'accepted %d in %.1f s: %.0f msg/s; queued %s; RSS %.0f MB (peak %.0f MB)\n' "$N" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$N / ($t1 - $t0)" | bc -l)" "$pending" "$(rss VmRSS)" "$(rss VmHWM)"
 du -sh "$W/data" | awk '{print "data dir: " $1}'
@@ -81,4 +85,22 @@ done
 t1=$(now)
 printf 'restarted with the backlog queued: RSS %.0f MB\n' "$rss_restart"
 printf 'drained %d in %.1f s: %.0f msg/s end to end; peak RSS while draining %.0f MB\n' "$N" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$N / ($t1 - $t0)" | bc -l)" "$peak"
+kill -TERM "$hpid"; wait "$hpid" 2>/dev/null || true
+
+# Sustained end to end: a fresh node accepts the N messages while it delivers them.
+rm -rf "$W/data"
+start true
+"$HATO" smtp allow add --node 127.0.0.1:21201 127.0.0.0/8 >/dev/null
+"$HATO" route set --node 127.0.0.1:21201 '*' --host 127.0.0.1 --port 20225 >/dev/null
+t0=$(now)
+smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23201 >/dev/null
+t_acc=$(now)
+left=$("$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p')
+while [ "$("$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p')" != 0 ]; do
+    sleep 0.1
+done
+t1=$(now)
+printf 'accepted %d while delivering them in %.1f s (%.0f msg/s), %s still queued then; all delivered after %.1f s: %.0f msg/s end to end, %.2fx the acceptance-only rate above; peak RSS %.0f MB\n' \
+    "$N" "$(echo "$t_acc - $t0" | bc -l)" "$(echo "$N / ($t_acc - $t0)" | bc -l)" "$left" "$(echo "$t1 - $t0" | bc -l)" \
+    "$(echo "$N / ($t1 - $t0)" | bc -l)" "$(echo "($N / ($t1 - $t0)) / $acc_rate" | bc -l)" "$(rss VmHWM)"
 kill -TERM "$hpid"; wait "$hpid" 2>/dev/null || true
