@@ -33,14 +33,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Time `smtp-source` sending N messages of SIZE bytes over CONC connections to $1; its CPU
-# seconds (user + system) go to $W/source.cpu.
-rate() {
-    local t0 t1 TIMEFORMAT='%U %S'
-    t0=$(date +%s.%N)
+# `smtp-source` sends N messages of SIZE bytes over CONC connections to $1; its CPU seconds
+# (user + system) go to $W/source.cpu.
+send() {
+    local TIMEFORMAT='%U %S'
     { time smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example "$1" >/dev/null; } 2>"$W/source.time"
-    t1=$(date +%s.%N)
     awk '{print $1 + $2}' "$W/source.time" >"$W/source.cpu"
+}
+# Messages per second of send() to $1.
+rate() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    send "$1"
+    t1=$(date +%s.%N)
     echo "$N / ($t1 - $t0)" | bc -l
 }
 # CPU seconds (user + system) a process has used so far.
@@ -151,9 +156,7 @@ printf '%-34s %8.0f msg/s  %.2fx the durable sink, %.2fx Postfix\n' "Hato, 3 nod
 pid_e2e=$(pgrep -f "$W/hato1-2/hato.toml" | head -1)
 c0=$(cpu "$pid_e2e"); k0=$(cpu "$sink_pid")
 t0=$(date +%s.%N)
-TIMEFORMAT='%U %S'
-{ time smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23021 >/dev/null; } 2>"$W/source.time"
-unset TIMEFORMAT
+send 127.0.0.1:23021
 t_acc=$(date +%s.%N)
 for _ in $(seq 1 30000); do
     curl -s http://127.0.0.1:22021/status | grep -q '"pending":0[,}]' && break
@@ -161,7 +164,7 @@ for _ in $(seq 1 30000); do
 done
 t1=$(date +%s.%N)
 e2e_hato_us=$(per_msg "$c0" "$(cpu "$pid_e2e")"); e2e_sink_us=$(per_msg "$k0" "$(cpu "$sink_pid")")
-e2e_source_us=$(per_msg 0 "$(awk '{print $1 + $2}' "$W/source.time")")
+e2e_source_us=$(per_msg 0 "$(cat "$W/source.cpu")")
 e2e=$(echo "$N / ($t1 - $t0)" | bc -l)
 acc=$(echo "$N / ($t_acc - $t0)" | bc -l)
 printf '%-34s %8.0f msg/s  (%.2fx its own acceptance, %.2fx the acceptance-only node, %.2fx Postfix end to end, drained %d in %.2f s)\n' "Hato, 1 node, end to end" "$e2e" "$(echo "$e2e/$acc" | bc -l)" "$(echo "$e2e/$h1" | bc -l)" "$(echo "$e2e/$pf_e2e" | bc -l)" "$N" "$(echo "$t1 - $t0" | bc -l)"
@@ -211,14 +214,13 @@ settle; printf '%-34s %s\n' "aiosmtpd durable sink" "$(lat 127.0.0.1:20026 "$(ha
 
 # Resources of the single acceptance node over one more run: bytes written and fsync calls
 # per accepted message (perf counts the fsync/fdatasync syscalls of the process), peak RSS.
-pid1=$(pgrep -f "$W/hato1-1/hato.toml" | head -1)
-wb0=$(awk '/^write_bytes/ {print $2}' "/proc/$pid1/io")
-perf stat -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' -p "$pid1" -o "$W/perf.txt" &
+wb0=$(awk '/^write_bytes/ {print $2}' "/proc/$pid_h1/io")
+perf stat -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' -p "$pid_h1" -o "$W/perf.txt" &
 perfpid=$!
 sleep 0.5
 rate 127.0.0.1:23011 >/dev/null
 kill -INT "$perfpid"; wait "$perfpid" 2>/dev/null || true
-wb1=$(awk '/^write_bytes/ {print $2}' "/proc/$pid1/io")
+wb1=$(awk '/^write_bytes/ {print $2}' "/proc/$pid_h1/io")
 syncs=$(awk '/syscalls:sys_enter_f(data)?sync/ {gsub(",", "", $1); s += $1} END {print s + 0}' "$W/perf.txt")
 echo "== resources ($N messages of $SIZE bytes into one node)"
 printf '%-34s %8.2f KB written per message (%.1fx the message size)\n' "Hato, 1 node" "$(echo "($wb1 - $wb0) / $N / 1024" | bc -l)" "$(echo "($wb1 - $wb0) / $N / $SIZE" | bc -l)"

@@ -58,17 +58,22 @@ start() {
     echo "hato did not start; log:" >&2; tail -20 "$W/log" >&2; exit 1
 }
 rss() { awk "/^$1/ {print \$2 / 1024}" "/proc/$hpid/status"; }
+pending() { "$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p'; }
+# Relay from loopback, everything routed to smtp-sink (kept in the node's data dir).
+open_relay() {
+    "$HATO" smtp allow add --node 127.0.0.1:21201 127.0.0.0/8 >/dev/null
+    "$HATO" route set --node 127.0.0.1:21201 '*' --host 127.0.0.1 --port 20225 >/dev/null
+}
 
 start false
-"$HATO" smtp allow add --node 127.0.0.1:21201 127.0.0.0/8 >/dev/null
-"$HATO" route set --node 127.0.0.1:21201 '*' --host 127.0.0.1 --port 20225 >/dev/null
+open_relay
 echo "== backlog: $N messages of $SIZE bytes over $CONC connections ($(nproc) cores, $(date -u +%F))"
 t0=$(now)
 smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23201 >/dev/null
 t1=$(now)
 acc_rate=$(echo "$N / ($t1 - $t0)" | bc -l)
-pending=$("$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p')
-printf 'accepted %d in %.1f s: %.0f msg/s; queued %s; RSS %.0f MB (peak %.0f MB)\n' "$N" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$N / ($t1 - $t0)" | bc -l)" "$pending" "$(rss VmRSS)" "$(rss VmHWM)"
+queued=$(pending)
+printf 'accepted %d in %.1f s: %.0f msg/s; queued %s; RSS %.0f MB (peak %.0f MB)\n' "$N" "$(echo "$t1 - $t0" | bc -l)" "$acc_rate" "$queued" "$(rss VmRSS)" "$(rss VmHWM)"
 du -sh "$W/data" | awk '{print "data dir: " $1}'
 
 kill -TERM "$hpid"; wait "$hpid" 2>/dev/null || true
@@ -77,7 +82,7 @@ rss_restart=$(rss VmRSS)
 t0=$(now)
 peak=0
 while :; do
-    p=$("$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p')
+    p=$(pending)
     r=$(rss VmHWM); peak=$(echo "if ($r > $peak) $r else $peak" | bc -l)
     [ "$p" = 0 ] && break
     sleep 1
@@ -90,13 +95,12 @@ kill -TERM "$hpid"; wait "$hpid" 2>/dev/null || true
 # Sustained end to end: a fresh node accepts the N messages while it delivers them.
 rm -rf "$W/data"
 start true
-"$HATO" smtp allow add --node 127.0.0.1:21201 127.0.0.0/8 >/dev/null
-"$HATO" route set --node 127.0.0.1:21201 '*' --host 127.0.0.1 --port 20225 >/dev/null
+open_relay
 t0=$(now)
 smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23201 >/dev/null
 t_acc=$(now)
-left=$("$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p')
-while [ "$("$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p')" != 0 ]; do
+left=$(pending)
+while [ "$(pending)" != 0 ]; do
     sleep 0.1
 done
 t1=$(now)
