@@ -8,7 +8,7 @@
 #
 # Prints messages/second per system and the ratios to the durable sink and to Postfix; then
 # Hato's acceptance over the HTTP API (tests/bench/http_load.py, 20 keep-alive connections),
-# accept latency p50/p99 at fixed offered loads (tests/bench/smtp_latency.py, open loop) for
+# accept latency p50/p99 at fixed offered loads (smtp-latency, tests/bench/loadgen: open loop) for
 # Hato and the peers, and Hato's resource use: peak RSS per node, bytes written and fsyncs
 # (perf tracepoints) per accepted message. Absolute numbers drift on shared machines; compare
 # the ratios.
@@ -20,6 +20,9 @@ ensure_packages postfix python3-aiosmtpd curl
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hato-target}"
 if [ -z "${HATO_BIN:-}" ]; then cargo build --release --locked --bin hato >/dev/null; fi
 HATO="${HATO_BIN:-$CARGO_TARGET_DIR/release/hato}"
+# The latency generator is small (tokio only): built here whatever HATO_BIN says.
+cargo build --release --locked -p hato-loadgen >/dev/null
+LOADGEN="$CARGO_TARGET_DIR/release/smtp-latency"
 W="$(mktemp -d /tmp/hato-bench.XXXXXX)"
 pids=()
 cleanup() {
@@ -190,9 +193,9 @@ printf '%-34s %8.0f msg/s  %.2fx Postfix over SMTP (%s)\n' "Hato, 3 nodes, HTTP 
 # Accept latency at fixed offered loads (open loop, 20 connections, 20 s each): each system at
 # half of the peak it reached above (and the cluster also at the single node's half peak).
 lat() { # target rate
-    /usr/bin/python3 tests/bench/smtp_latency.py --target "$1" --rate "$2" --duration 20 \
+    "$LOADGEN" --target "$1" --rate "$2" --duration 20 \
         --connections "$CONC" --size "$SIZE" 2>/dev/null | tail -1 |
-        python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s offered, %.0f/s done, p50 %.1f ms, p99 %.1f ms, %d errors" % (d["offered_rate"], d["achieved_rate"], d["p50_ms"], d["p99_ms"], d["errors"]))'
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s offered, %.0f/s done, p50 %.1f ms, p99 %.1f ms, %d errors (generator CPU %.1f s)" % (d["offered_rate"], d["achieved_rate"], d["p50_ms"], d["p99_ms"], d["errors"], d["client_cpu_s"]))'
 }
 half() { printf '%.0f' "$(echo "$1/2" | bc -l)"; }
 # Before each latency run, let the machine settle (at most 30 s): the throughput run before

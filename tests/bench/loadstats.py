@@ -1,6 +1,6 @@
-"""Latency and error figures shared by the benchmark load generators (http_load.py,
-smtp_latency.py): nearest-rank percentiles in milliseconds over successful requests, error
-counts by kind, and the client's own CPU time."""
+"""Latency and error figures of the HTTP load generator (http_load.py): nearest-rank
+percentiles in milliseconds over successful requests, error counts by kind, and the client's
+own CPU time."""
 import math
 
 
