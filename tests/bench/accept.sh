@@ -214,6 +214,10 @@ settle; printf '%-34s %s\n' "Hato, 3 nodes" "$(lat 127.0.0.1:23031 "$(half "$h3"
 settle; printf '%-34s %s\n' "Hato, 3 nodes, at 1 node's half" "$(lat 127.0.0.1:23031 "$(half "$h1")")"
 settle; printf '%-34s %s\n' "Postfix" "$(lat 127.0.0.1:20027 "$(half "$pf")")"
 settle; printf '%-34s %s\n' "aiosmtpd durable sink" "$(lat 127.0.0.1:20026 "$(half "$durable")")"
+# The machine's own floor: smtp-sink answers at once and keeps nothing, so its tail at the
+# single node's offered load is what the cores and the generator add to anyone's (on a shared
+# host it moves from run to run, and every figure above carries it too).
+settle; printf '%-34s %s\n' "smtp-sink at 1 node's half (floor)" "$(lat 127.0.0.1:20025 "$(half "$h1")")"
 
 # Resources of the single acceptance node over one more run: bytes written and fsync calls
 # per accepted message (perf counts the fsync/fdatasync syscalls of the process), peak RSS.
