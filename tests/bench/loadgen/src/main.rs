@@ -340,17 +340,14 @@ async fn worker(plan: Arc<Plan>, mut conn: Option<Conn>) {
         tokio::time::sleep_until(due).await;
         plan.stats().sent += 1;
         let head = header(&plan.run, i, &plan.date, &a.from, &a.to);
-        let result = match conn.as_mut() {
-            Some(c) => c.send(&cmds, head.as_bytes(), &plan.body).await,
-            None => match Conn::open(a).await {
-                Ok(c) => {
-                    conn.insert(c)
-                        .send(&cmds, head.as_bytes(), &plan.body)
-                        .await
-                }
-                Err(e) => Err(e),
-            },
-        };
+        let result = async {
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => conn.insert(Conn::open(a).await?),
+            };
+            c.send(&cmds, head.as_bytes(), &plan.body).await
+        }
+        .await;
         match result {
             Ok(()) => {
                 let done = Instant::now();
@@ -419,18 +416,15 @@ async fn run(args: Args) -> serde_json::Value {
         next: AtomicUsize::new(0),
         stats: Mutex::default(),
     });
-    let tasks: Vec<_> = conns
+    let mut tasks: Vec<_> = conns
         .into_iter()
         .map(|c| tokio::spawn(worker(Arc::clone(&plan), c)))
         .collect();
     let deadline = t0 + Duration::from_secs_f64(plan.args.duration + 10.0);
-    for t in &tasks {
-        while !t.is_finished() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    for t in &mut tasks {
+        if tokio::time::timeout_at(deadline, &mut *t).await.is_err() {
+            t.abort();
         }
-    }
-    for t in &tasks {
-        t.abort();
     }
     let cpu = cpu_seconds() - cpu0;
 
