@@ -59,6 +59,8 @@ start() {
 }
 rss() { awk "/^$1/ {print \$2 / 1024}" "/proc/$hpid/status"; }
 pending() { "$HATO" queue stats --node 127.0.0.1:21201 | sed -n 's/.*"pending": \([0-9]*\).*/\1/p'; }
+# smtp-source sends the N messages of SIZE bytes over CONC connections to the node.
+load() { smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23201 >/dev/null; }
 # Relay from loopback, everything routed to smtp-sink (kept in the node's data dir).
 open_relay() {
     "$HATO" smtp allow add --node 127.0.0.1:21201 127.0.0.0/8 >/dev/null
@@ -69,7 +71,7 @@ start false
 open_relay
 echo "== backlog: $N messages of $SIZE bytes over $CONC connections ($(nproc) cores, $(date -u +%F))"
 t0=$(now)
-smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23201 >/dev/null
+load
 t1=$(now)
 acc_rate=$(echo "$N / ($t1 - $t0)" | bc -l)
 queued=$(pending)
@@ -97,7 +99,7 @@ rm -rf "$W/data"
 start true
 open_relay
 t0=$(now)
-smtp-source -s "$CONC" -m "$N" -l "$SIZE" -f bench@src.example -t rcpt@dest.example 127.0.0.1:23201 >/dev/null
+load
 t_acc=$(now)
 left=$(pending)
 while [ "$(pending)" != 0 ]; do
