@@ -97,6 +97,7 @@ pub fn start(
     // Weak: the workers stop (and the committer with them) when `worker` is dropped below.
     cluster.set_handoff(Arc::new(Handoff(Arc::downgrade(&worker))));
     let committer = tokio::spawn(committer(cluster, rx, inflight, stop.clone()));
+    tokio::spawn(close_idle_connections(Arc::downgrade(&worker)));
     tokio::spawn(async move {
         worker.clone().claim_loop().await;
         // Let attempts in progress finish (bounded), then flush their outcomes.
@@ -106,9 +107,36 @@ pub fn start(
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let idle = worker.pool.take_all();
         drop(worker);
+        pool::quit_all(idle, QUIT_ON_STOP).await;
         let _ = committer.await;
     })
+}
+
+/// How often idle pooled connections are checked against their limit.
+const CLOSE_IDLE_EVERY: Duration = Duration::from_secs(5);
+/// How long a stopping node waits for its idle connections' QUITs.
+const QUIT_ON_STOP: Duration = Duration::from_secs(2);
+
+/// Closes (QUIT) pooled connections once idle past their limit, until the workers are gone.
+/// Without it a destination that got no more mail kept our connections open until its own
+/// timeout dropped them (`smtp-sink` warned "read timeout" for each after a benchmark run).
+async fn close_idle_connections(worker: std::sync::Weak<Worker>) {
+    let mut every = tokio::time::interval(CLOSE_IDLE_EVERY);
+    loop {
+        every.tick().await;
+        let Some(w) = worker.upgrade() else {
+            return;
+        };
+        let expired = w.pool.take_expired();
+        let limit = w.opts.command_timeout;
+        drop(w);
+        if !expired.is_empty() {
+            tracing::debug!(connections = expired.len(), "closing idle connections");
+            pool::quit_all(expired, limit).await;
+        }
+    }
 }
 
 /// Recipients (message id, recipient index) a node holds a lease for and has not recorded
