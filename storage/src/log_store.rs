@@ -100,21 +100,43 @@ impl Recent {
         }
     }
 
-    /// The entries of `range`, if they are all here.
-    fn get<RB: RangeBounds<u64>>(&self, start: u64, range: &RB) -> Option<Vec<Entry>> {
+    /// The entries of `range`, if they start here, up to `max_bytes` encoded (at least one).
+    fn get<RB: RangeBounds<u64>>(
+        &self,
+        start: u64,
+        range: &RB,
+        max_bytes: usize,
+    ) -> Option<Vec<Entry>> {
         let (&first, _) = self.entries.first_key_value()?;
         if start < first {
             return None;
         }
-        Some(
-            self.entries
-                .range(start..)
-                .take_while(|(i, _)| range.contains(*i))
-                .map(|(_, (e, _))| e.clone())
-                .collect(),
-        )
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for (i, (e, n)) in self.entries.range(start..) {
+            if !range.contains(i) || !fits(bytes, *n, max_bytes) {
+                break;
+            }
+            bytes += n;
+            out.push(e.clone());
+        }
+        Some(out)
     }
 }
+
+/// Whether an entry of `n` bytes may join `bytes` already read under `max_bytes`: the first
+/// entry always does, so a read of a non-empty range is never empty.
+fn fits(bytes: usize, n: usize, max_bytes: usize) -> bool {
+    bytes == 0 || bytes.saturating_add(n) <= max_bytes
+}
+
+/// About this many encoded bytes of entries go in one AppendEntries (at least one entry).
+/// openraft gives each AppendEntries the heartbeat interval (150 ms by default) to be sent,
+/// written and synced by the follower, and otherwise sends a follower that fell behind
+/// everything it lacks at once (up to 300 entries, each up to 8 MB under group commit). With
+/// 100 KB messages a follower paused for 10 s under load never caught up: every catch-up RPC
+/// timed out and was retried whole, and the leader's memory grew past 1 GB.
+pub const MAX_APPEND_BYTES: usize = 4 << 20;
 
 fn sync_opts() -> WriteOptions {
     let mut wo = WriteOptions::default();
@@ -236,10 +258,13 @@ impl LogStore {
     }
 }
 
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
+impl LogStore {
+    /// The entries of `range`, up to `max_bytes` encoded (at least one): from memory when
+    /// they start there, else from RocksDB.
+    fn read<RB: RangeBounds<u64>>(
+        &self,
         range: RB,
+        max_bytes: usize,
     ) -> Result<Vec<Entry>, StorageError> {
         use std::ops::Bound;
         let start = match range.start_bound() {
@@ -247,10 +272,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(x) => x.saturating_add(1),
             Bound::Unbounded => 0,
         };
-        if let Some(entries) = self.recent().get(start, &range) {
+        if let Some(entries) = self.recent().get(start, &range, max_bytes) {
             return Ok(entries);
         }
         let mut out = Vec::new();
+        let mut bytes = 0;
         let it = self.db.iterator_cf(
             self.cf_log(),
             IteratorMode::From(&keys::log_key(start), Direction::Forward),
@@ -258,12 +284,32 @@ impl RaftLogReader<TypeConfig> for LogStore {
         for r in it {
             let (k, v) = r.map_err(read_err)?;
             let idx = keys::log_index(&k);
-            if !range.contains(&idx) {
+            if !range.contains(&idx) || !fits(bytes, v.len(), max_bytes) {
                 break;
             }
+            bytes += v.len();
             out.push(bincode::deserialize::<Entry>(&v).map_err(read_err)?);
         }
         Ok(out)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        self.read(range, usize::MAX)
+    }
+
+    /// What replication sends in one AppendEntries: a prefix of `[start, end)` of at most
+    /// [`MAX_APPEND_BYTES`] (one entry if that alone is larger).
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        self.read(start..end, MAX_APPEND_BYTES)
     }
 }
 

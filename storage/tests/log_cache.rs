@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use hato_storage::log_store::MAX_APPEND_BYTES;
 use hato_storage::types::Entry;
 use hato_storage::{Command, LogStore};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
@@ -148,4 +149,55 @@ async fn reads_served_from_memory_match_the_log_on_disk() {
             .or(Some(purged))
             .filter(|&i| i > 0)
     );
+}
+
+/// What one AppendEntries carries is bounded in bytes, from memory and from RocksDB alike:
+/// the longest prefix of the range within `MAX_APPEND_BYTES`, or the first entry alone if
+/// that is larger. (Unbounded, a follower that fell behind under 100 KB messages was sent
+/// everything it lacked in one RPC, which never finished within the heartbeat interval.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_reads_are_bounded_in_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Twelve 1 MB entries, then one larger than the bound.
+    let mut model: Vec<Entry> = (1..=12).map(|i| entry(1, i, 1 << 20)).collect();
+    model.push(entry(1, 13, MAX_APPEND_BYTES + (1 << 20)));
+    let (mut log, sm) = hato_storage::open(dir.path()).expect("open");
+    log.blocking_append(model.clone()).await.expect("append");
+    check_bounded_reads(&mut log, &model, "in memory").await;
+    drop((log, sm));
+    let (mut log, _sm) = hato_storage::open(dir.path()).expect("reopen");
+    check_bounded_reads(&mut log, &model, "reopened").await;
+}
+
+async fn check_bounded_reads(log: &mut LogStore, model: &[Entry], how: &str) {
+    let size = |e: &Entry| bincode::serialize(e).expect("encode").len();
+    // The longest prefix of the entries [from, to) within the bound, at least one entry.
+    let want = |from: u64, to: u64| {
+        let mut bytes = 0;
+        let mut out = Vec::new();
+        for e in &model[(from - 1) as usize..(to - 1) as usize] {
+            if !out.is_empty() && bytes + size(e) > MAX_APPEND_BYTES {
+                break;
+            }
+            bytes += size(e);
+            out.push(e.clone());
+        }
+        out
+    };
+    for (from, to) in [(1, 14), (5, 9), (10, 14), (12, 14), (13, 14), (2, 3)] {
+        let got = log.limited_get_log_entries(from, to).await.expect("read");
+        assert_eq!(
+            encoded(&got),
+            encoded(&want(from, to)),
+            "{from}..{to}, {how}"
+        );
+    }
+    // The bound cuts a long range short, and never to nothing.
+    let got = log.limited_get_log_entries(1, 14).await.expect("read");
+    assert!((2..12).contains(&got.len()), "{} entries, {how}", got.len());
+    let alone = log.limited_get_log_entries(13, 14).await.expect("read");
+    assert_eq!(alone.len(), 1, "{how}");
+    // Reads other than replication's stay whole.
+    let all = log.try_get_log_entries(1..14).await.expect("read");
+    assert_eq!(encoded(&all), encoded(model), "{how}");
 }
