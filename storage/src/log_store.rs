@@ -3,7 +3,8 @@
 //! Contract: `append` writes all given entries in one synced write batch, then reports them
 //! flushed; `save_vote` is synced too. `save_committed` writes to the state's database, not
 //! synced (see there). Entries are bincode-encoded `openraft::Entry<TypeConfig>` under their
-//! big-endian index.
+//! big-endian index. What replication reads for one AppendEntries (`limited_get_log_entries`)
+//! is at most [`MAX_APPEND_BYTES`] of entries, or a single entry that is larger.
 //!
 //! The newest entries this process appended are also kept in memory ([`Recent`], a bounded
 //! contiguous suffix of the log), because openraft reads each entry back right after appending
