@@ -54,7 +54,7 @@ impl Pool {
         let mut idle = self.idle.lock().expect("pool");
         let list = idle.get_mut(&key(addr, name, tls))?;
         while let Some((c, at)) = list.pop() {
-            if at.elapsed() < self.idle_for {
+            if !self.expired(at) {
                 return Some(c);
             }
             tokio::spawn(c.quit());
@@ -66,7 +66,7 @@ impl Pool {
     pub fn put(&self, addr: SocketAddr, name: &str, tls: TlsPolicy, c: Connection) {
         let mut idle = self.idle.lock().expect("pool");
         let list = idle.entry(key(addr, name, tls)).or_default();
-        for (old, _) in list.extract_if(.., |(_, at)| at.elapsed() >= self.idle_for) {
+        for (old, _) in list.extract_if(.., |(_, at)| self.expired(*at)) {
             tokio::spawn(old.quit());
         }
         if list.len() < MAX_IDLE_PER_HOST {
@@ -78,12 +78,17 @@ impl Pool {
 
     /// Removes the connections idle for longer than the limit, for the caller to close.
     pub fn take_expired(&self) -> Vec<Connection> {
-        self.take_where(|at| at.elapsed() >= self.idle_for)
+        self.take_where(|at| self.expired(at))
     }
 
     /// Removes every idle connection (the workers are stopping).
     pub fn take_all(&self) -> Vec<Connection> {
         self.take_where(|_| true)
+    }
+
+    /// Whether a connection idle since `at` is past the limit.
+    fn expired(&self, at: Instant) -> bool {
+        at.elapsed() >= self.idle_for
     }
 
     fn take_where(&self, gone: impl Fn(Instant) -> bool) -> Vec<Connection> {
