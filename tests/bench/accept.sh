@@ -195,7 +195,7 @@ printf '%-34s %8.0f msg/s  %.2fx Postfix over SMTP (%s)\n' "Hato, 3 nodes, HTTP 
 lat() { # target rate
     "$LOADGEN" --target "$1" --rate "$2" --duration 20 \
         --connections "$CONC" --size "$SIZE" 2>/dev/null | tail -1 |
-        python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s offered, %.0f/s done, p50 %.1f ms, p99 %.1f ms, %d errors (generator CPU %.1f s)" % (d["offered_rate"], d["achieved_rate"], d["p50_ms"], d["p99_ms"], d["errors"], d["client_cpu_s"]))'
+        python3 -c 'import json,sys; d=json.load(sys.stdin); f=lambda v: "-" if v is None else "%.1f" % v; print("%.0f/s offered, %.0f/s done, p50 %s ms, p99 %s ms, max %s ms, %d errors (generator CPU %.1f s)" % (d["offered_rate"], d["achieved_rate"], f(d["p50_ms"]), f(d["p99_ms"]), f(d["max_ms"]), d["errors"], d["client_cpu_s"]))'
 }
 half() { printf '%.0f' "$(echo "$1/2" | bc -l)"; }
 # Before each latency run, let the machine settle (at most 30 s): the throughput run before
