@@ -90,32 +90,35 @@ fn background_env() -> &'static rocksdb::Env {
 /// (alternated runs on one machine) one node's p99 went from 9.0-10.5 ms to 5.8-10.1 ms, and
 /// three nodes' was lower in 8 of 11 pairs (median 14.4 to 11.5 ms). A flush only waits for
 /// an idle core; should memtables fill meanwhile, RocksDB's write stall slows the writers
-/// and frees the cores. Returns how many threads were set.
-pub fn idle_background_threads() -> std::io::Result<usize> {
-    let mut set = 0;
+/// and frees the cores.
+fn idle_background_threads() -> std::io::Result<()> {
+    for (tid, _) in rocksdb_threads()? {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler reads `param` and changes only the scheduling policy of
+        // thread `tid` of this process.
+        if unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The threads of this process that RocksDB started (named `rocksdb:*`): id and name.
+fn rocksdb_threads() -> std::io::Result<Vec<(i32, String)>> {
+    let mut threads = Vec::new();
     for task in std::fs::read_dir("/proc/self/task")? {
         let task = task?;
         let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
             continue; // the thread has exited
         };
-        let Some(tid) = task
-            .file_name()
-            .to_str()
-            .and_then(|t| t.parse::<i32>().ok())
-        else {
+        if !name.starts_with("rocksdb:") {
             continue;
-        };
-        if name.starts_with("rocksdb:") {
-            let param = libc::sched_param { sched_priority: 0 };
-            // SAFETY: sched_setscheduler reads `param` and changes only the scheduling policy
-            // of thread `tid` of this process.
-            if unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            set += 1;
+        }
+        if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
+            threads.push((tid, name.trim_end().to_string()));
         }
     }
-    Ok(set)
+    Ok(threads)
 }
 
 /// Options shared by both databases, with `memtables` bytes of memtables in all.
@@ -235,20 +238,13 @@ mod tests {
     fn background_threads_run_idle() {
         let dir = tempfile::tempdir().unwrap();
         let _stores = open(dir.path()).unwrap();
-        let mut seen = 0;
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let task = task.unwrap();
-            let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
-                continue;
-            };
-            if name.starts_with("rocksdb:") {
-                let tid: i32 = task.file_name().to_str().unwrap().parse().unwrap();
-                // SAFETY: sched_getscheduler only reads the policy of thread `tid`.
-                let policy = unsafe { libc::sched_getscheduler(tid) };
-                assert_eq!(policy, libc::SCHED_IDLE, "{} ({tid})", name.trim());
-                seen += 1;
-            }
+        let threads = rocksdb_threads().unwrap();
+        for (tid, name) in &threads {
+            // SAFETY: sched_getscheduler only reads the policy of thread `tid`.
+            let policy = unsafe { libc::sched_getscheduler(*tid) };
+            assert_eq!(policy, libc::SCHED_IDLE, "{name} ({tid})");
         }
+        let seen = threads.len();
         assert!(seen >= 2, "flush and compaction threads: {seen}");
     }
 }
