@@ -37,6 +37,14 @@ pub type Raft = openraft::Raft<TypeConfig>;
 /// Largest gRPC message accepted between nodes (append batches carry message bodies).
 pub const MAX_RPC_BYTES: usize = 256 << 20;
 
+/// Largest HTTP/2 frame each side of an internode connection accepts, and so the largest the
+/// other side sends. HTTP/2's default, 16 KB, split every 100 KB message body into seven DATA
+/// frames, each its own `writev` and wake-up of the receiver: a three-node cluster taking
+/// 711 msg/s of 100 KB made 20 `writev` calls per message on the leader; with 256 KB frames it
+/// makes 9, and the cluster's peak rose about 4%. Not larger: frames of one stream go out
+/// whole, so a heartbeat queued behind a catch-up batch waits for at most one frame.
+pub const INTERNODE_FRAME_BYTES: u32 = 256 << 10;
+
 /// Timing of the Raft protocol.
 #[derive(Debug, Clone)]
 pub struct RaftTiming {
@@ -118,6 +126,7 @@ pub async fn serve(
 ) -> Result<(), ClusterError> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
+        .max_frame_size(INTERNODE_FRAME_BYTES)
         .add_service(InterceptedService::new(
             pb::raft_server::RaftServer::new(service::RaftService::new(handle.clone()))
                 .max_decoding_message_size(MAX_RPC_BYTES)

@@ -36,6 +36,7 @@ pub fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_millis(1000))
         .tcp_nodelay(true)
+        .max_frame_size(crate::INTERNODE_FRAME_BYTES)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
         .connect_lazy())

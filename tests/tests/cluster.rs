@@ -1,9 +1,12 @@
-//! Three real nodes on loopback: forwarding, leader SIGKILL, catch-up, membership, no quorum.
+//! Three real nodes on loopback: forwarding, leader SIGKILL, catch-up, membership, no quorum,
+//! the internode port's secret and HTTP/2 frames.
 
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use hato_tests::{
     get_local_setting, hato, hato_ok, http_get, set_setting, wait_for, Cluster, Node, NodeOpts,
+    Smtp,
 };
 
 #[test]
@@ -338,4 +341,70 @@ fn the_internode_port_requires_the_cluster_secret() {
     );
     assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "\"v\"");
     let _ = c.node(1);
+}
+
+/// Internode RPCs carry message bodies. Every node offers HTTP/2 frames of up to 256 KB on its
+/// internode port (not the default 16 KB, which cut each 100 KB body into seven frames), and a
+/// message larger than one frame still reaches every node.
+#[test]
+fn internode_frames_hold_whole_bodies_and_larger_ones_replicate() {
+    let c = Cluster::start(3, NodeOpts::default());
+    for n in &c.nodes {
+        let settings = h2_server_settings(&n.raft);
+        assert!(
+            settings.contains(&(SETTINGS_MAX_FRAME_SIZE, 256 << 10)),
+            "node {}: {settings:?}",
+            n.id
+        );
+    }
+
+    let via = &c.nodes[0];
+    hato_ok(&["smtp", "allow", "add", "--node", &via.raft, "127.0.0.0/8"]);
+    let body = ("y".repeat(998) + "\r\n").repeat(700); // 700 KB: three frames
+    let (mut s, _) = Smtp::connect(&via.smtp);
+    s.cmd("EHLO big.example");
+    s.cmd("MAIL FROM:<app@shop.example>");
+    s.cmd("RCPT TO:<big@dest.example>");
+    s.cmd("DATA");
+    s.send(format!("Subject: big\r\n\r\n{body}.\r\n").as_bytes());
+    let r = s.reply();
+    assert!(r.starts_with("250"), "{r}");
+    for n in &c.nodes {
+        wait_for(
+            &format!("the message queued on node {}", n.id),
+            Duration::from_secs(10),
+            || (n.status()?["queue"]["pending"] == 1).then_some(()),
+        );
+    }
+}
+
+/// HTTP/2's SETTINGS_MAX_FRAME_SIZE parameter.
+const SETTINGS_MAX_FRAME_SIZE: u16 = 5;
+
+/// The parameters of the first SETTINGS frame the HTTP/2 server at `addr` sends.
+fn h2_server_settings(addr: &str) -> Vec<(u16, u32)> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The client preface, then an empty SETTINGS frame.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0; len];
+        s.read_exact(&mut payload).unwrap();
+        let (kind, ack) = (head[3], head[4] & 1 == 1);
+        if kind == 4 && !ack {
+            return payload
+                .chunks_exact(6)
+                .map(|p| {
+                    (
+                        u16::from_be_bytes([p[0], p[1]]),
+                        u32::from_be_bytes([p[2], p[3], p[4], p[5]]),
+                    )
+                })
+                .collect();
+        }
+    }
 }
