@@ -505,6 +505,30 @@ impl Smtp {
     pub fn closed(&mut self) -> bool {
         self.line().is_none()
     }
+
+    /// One whole transaction on a new connection to `addr`: EHLO, MAIL FROM `from`, one RCPT
+    /// TO per address in `to`, then `message` (already dot-stuffed, ending in CRLF) and the
+    /// final dot, then QUIT. Panics if the greeting, MAIL, a RCPT or DATA is refused; returns
+    /// the reply to the message (the caller decides what it expects: 250 with the queue id,
+    /// or a refusal).
+    pub fn transaction(addr: &str, from: &str, to: &[&str], message: &str) -> String {
+        let (mut c, greeting) = Smtp::connect(addr);
+        assert!(greeting.starts_with("220"), "greeting: {greeting}");
+        let r = c.cmd("EHLO client.example");
+        assert!(r.starts_with("250"), "EHLO: {r}");
+        let r = c.cmd(&format!("MAIL FROM:<{from}>"));
+        assert!(r.starts_with("250"), "MAIL FROM:<{from}>: {r}");
+        for t in to {
+            let r = c.cmd(&format!("RCPT TO:<{t}>"));
+            assert!(r.starts_with("250"), "RCPT TO:<{t}>: {r}");
+        }
+        let r = c.cmd("DATA");
+        assert!(r.starts_with("354"), "DATA: {r}");
+        c.send(format!("{message}.\r\n").as_bytes());
+        let r = c.reply();
+        c.cmd("QUIT");
+        r
+    }
 }
 
 /// Run swaks (the Debian `swaks` package) with `args`; returns (success, combined output).

@@ -361,13 +361,12 @@ fn internode_frames_hold_whole_bodies_and_larger_ones_replicate() {
     let via = &c.nodes[0];
     hato_ok(&["smtp", "allow", "add", "--node", &via.raft, "127.0.0.0/8"]);
     let body = ("y".repeat(998) + "\r\n").repeat(700); // 700 KB: three frames
-    let (mut s, _) = Smtp::connect(&via.smtp);
-    s.cmd("EHLO big.example");
-    s.cmd("MAIL FROM:<app@shop.example>");
-    s.cmd("RCPT TO:<big@dest.example>");
-    s.cmd("DATA");
-    s.send(format!("Subject: big\r\n\r\n{body}.\r\n").as_bytes());
-    let r = s.reply();
+    let r = Smtp::transaction(
+        &via.smtp,
+        "app@shop.example",
+        &["big@dest.example"],
+        &format!("Subject: big\r\n\r\n{body}"),
+    );
     assert!(r.starts_with("250"), "{r}");
     for n in &c.nodes {
         wait_for(

@@ -19,25 +19,16 @@ fn single(delivery: &str) -> (tempfile::TempDir, Node) {
 
 /// Send one message over SMTP; returns the queue id.
 fn send(smtp: &str, from: &str, to: &[&str], headers: &str, body: &str) -> String {
-    let (mut c, greeting) = Smtp::connect(smtp);
-    assert!(greeting.starts_with("220"), "{greeting}");
-    c.cmd("EHLO client.example");
-    assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
-    for t in to {
-        let r = c.cmd(&format!("RCPT TO:<{t}>"));
-        assert!(r.starts_with("250"), "{r}");
-    }
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(
-        format!(
-            "From: {from}\r\nTo: {}\r\n{headers}\r\n{body}\r\n.\r\n",
+    let r = Smtp::transaction(
+        smtp,
+        from,
+        to,
+        &format!(
+            "From: {from}\r\nTo: {}\r\n{headers}\r\n{body}\r\n",
             to.join(", ")
-        )
-        .as_bytes(),
+        ),
     );
-    let r = c.reply();
     assert!(r.starts_with("250"), "{r}");
-    c.cmd("QUIT");
     r.trim().rsplit(' ').next().unwrap().to_string()
 }
 
@@ -464,16 +455,7 @@ fn dsn(verp: &str, rcpt: &str, status: &str, diagnostic: &str) -> String {
 
 /// Send a bounce to the node as a remote MTA would: null sender, no AUTH, not allow-listed.
 fn send_bounce(smtp: &str, verp: &str, body: &str) -> String {
-    let (mut c, _) = Smtp::connect(smtp);
-    c.cmd("EHLO mx.remote.example");
-    assert!(c.cmd("MAIL FROM:<>").starts_with("250"));
-    let r = c.cmd(&format!("RCPT TO:<{verp}>"));
-    assert!(r.starts_with("250"), "{r}");
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(format!("{body}\r\n.\r\n").as_bytes());
-    let r = c.reply();
-    c.cmd("QUIT");
-    r
+    Smtp::transaction(smtp, "", &[verp], &format!("{body}\r\n"))
 }
 
 fn json_lines(out: &str) -> Vec<Value> {

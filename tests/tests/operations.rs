@@ -217,13 +217,12 @@ fn a_dead_node_is_replaced_by_a_new_one_with_the_whole_state() {
     let body = body.repeat(60);
     let smtp1 = c.nodes[0].smtp.clone();
     for i in 0..150 {
-        let (mut s, _) = Smtp::connect(&smtp1);
-        s.cmd("EHLO big.example");
-        s.cmd("MAIL FROM:<app@shop.example>");
-        s.cmd(&format!("RCPT TO:<big{i}@dest.example>"));
-        s.cmd("DATA");
-        s.send(format!("Subject: big {i}\r\n\r\n{body}.\r\n").as_bytes());
-        let r = s.reply();
+        let r = Smtp::transaction(
+            &smtp1,
+            "app@shop.example",
+            &[&format!("big{i}@dest.example")],
+            &format!("Subject: big {i}\r\n\r\n{body}"),
+        );
         assert!(r.starts_with("250"), "{r}");
     }
 

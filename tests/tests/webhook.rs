@@ -22,19 +22,13 @@ fn setup(node: &str, mx: &Mx) {
 }
 
 fn send(smtp: &str, to: &str, subject: &str) -> String {
-    let (mut c, _) = Smtp::connect(smtp);
-    c.cmd("EHLO t.example");
-    assert!(c.cmd("MAIL FROM:<app@src.example>").starts_with("250"));
-    let r = c.cmd(&format!("RCPT TO:<{to}>"));
-    assert!(r.starts_with("250"), "{r}");
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(
-        format!("From: app@src.example\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nbody\r\n.\r\n")
-            .as_bytes(),
+    let r = Smtp::transaction(
+        smtp,
+        "app@src.example",
+        &[to],
+        &format!("From: app@src.example\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nbody\r\n"),
     );
-    let r = c.reply();
     assert!(r.starts_with("250"), "{r}");
-    c.cmd("QUIT");
     r.trim().rsplit(' ').next().unwrap().to_string()
 }
 
