@@ -512,22 +512,38 @@ impl Smtp {
     /// the reply to the message (the caller decides what it expects: 250 with the queue id,
     /// or a refusal).
     pub fn transaction(addr: &str, from: &str, to: &[&str], message: &str) -> String {
-        let (mut c, greeting) = Smtp::connect(addr);
-        assert!(greeting.starts_with("220"), "greeting: {greeting}");
-        let r = c.cmd("EHLO client.example");
-        assert!(r.starts_with("250"), "EHLO: {r}");
-        let r = c.cmd(&format!("MAIL FROM:<{from}>"));
-        assert!(r.starts_with("250"), "MAIL FROM:<{from}>: {r}");
-        for t in to {
-            let r = c.cmd(&format!("RCPT TO:<{t}>"));
-            assert!(r.starts_with("250"), "RCPT TO:<{t}>: {r}");
+        Smtp::try_transaction(addr, from, to, message).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Smtp::transaction`] for callers that expect refusals (a node restarting, say): a
+    /// failed connection, or a step before the message that is refused, is an `Err` naming the
+    /// step and the reply.
+    pub fn try_transaction(
+        addr: &str,
+        from: &str,
+        to: &[&str],
+        message: &str,
+    ) -> Result<String, String> {
+        let (mut c, greeting) = Smtp::try_connect(addr).map_err(|e| format!("connect: {e}"))?;
+        if !greeting.starts_with("220") {
+            return Err(format!("greeting: {greeting}"));
         }
-        let r = c.cmd("DATA");
-        assert!(r.starts_with("354"), "DATA: {r}");
+        let mut steps = vec![
+            ("EHLO client.example".to_string(), "250"),
+            (format!("MAIL FROM:<{from}>"), "250"),
+        ];
+        steps.extend(to.iter().map(|t| (format!("RCPT TO:<{t}>"), "250")));
+        steps.push(("DATA".to_string(), "354"));
+        for (line, want) in steps {
+            let r = c.cmd(&line);
+            if !r.starts_with(want) {
+                return Err(format!("{line}: {r}"));
+            }
+        }
         c.send(format!("{message}.\r\n").as_bytes());
         let r = c.reply();
         c.cmd("QUIT");
-        r
+        Ok(r)
     }
 }
 

@@ -20,27 +20,12 @@ fn ready(http: &str) -> bool {
 /// One SMTP transaction; `Ok(())` on 250 after DATA, else the first reply that was not the
 /// expected one (or the connection error).
 fn send_one(addr: &str, rcpt: &str) -> Result<(), String> {
-    let (mut c, greeting) = Smtp::try_connect(addr).map_err(|e| format!("connect: {e}"))?;
-    if !greeting.starts_with("220") {
-        return Err(greeting);
-    }
-    for (line, want) in [
-        ("EHLO client.example".to_string(), "250"),
-        ("MAIL FROM:<app@shop.example>".to_string(), "250"),
-        (format!("RCPT TO:<{rcpt}>"), "250"),
-        ("DATA".to_string(), "354"),
-    ] {
-        let r = c.cmd(&line);
-        if !r.starts_with(want) {
-            return Err(format!("{line}: {r}"));
-        }
-    }
-    c.send(
-        format!("From: app@shop.example\r\nTo: {rcpt}\r\nSubject: {rcpt}\r\n\r\nhi\r\n.\r\n")
-            .as_bytes(),
-    );
-    let r = c.reply();
-    c.cmd("QUIT");
+    let r = Smtp::try_transaction(
+        addr,
+        "app@shop.example",
+        &[rcpt],
+        &format!("From: app@shop.example\r\nTo: {rcpt}\r\nSubject: {rcpt}\r\n\r\nhi\r\n"),
+    )?;
     if r.starts_with("250") {
         Ok(())
     } else {
